@@ -1,0 +1,34 @@
+// Package postgres captures changes from Postgres through logical
+// replication (pgoutput) into syncline's raw topics, exactly once.
+//
+// The flow of one run:
+//
+//	setup:    check wal_level, resolve tables, create the publication and the
+//	          topics, fence earlier instances of this source (transactional id)
+//	position: read the last committed position of this source from
+//	          _<prefix>.offsets (compacted, written in the same Kafka
+//	          transactions as the records)
+//	slot:     no completed snapshot recorded → (re)create the slot with an
+//	          exported snapshot and read every table inside that snapshot;
+//	          rows go out as op=r in Kafka transactions, the last of which
+//	          records "snapshot done at the slot's consistent point"
+//	stream:   START_REPLICATION from the stored position; each Postgres
+//	          transaction's changes are produced into an open Kafka
+//	          transaction as they arrive (memory does not grow with the
+//	          transaction), and after its COMMIT the Kafka transaction is
+//	          committed together with the new position (batched by count and
+//	          time)
+//	ack:      only after the Kafka commit succeeded is the slot's flush LSN
+//	          moved to the commit's end LSN
+//
+// On restart Postgres resends everything after the slot's confirmed flush
+// LSN; transactions whose end LSN is not past the stored position are
+// already in Kafka and are dropped. A Kafka failure aborts the open Kafka
+// transaction and the run starts over from the stored position, so a change
+// is never lost and never written twice.
+//
+// Positions are "%016X/%016X": the commit LSN of the transaction and the
+// change's sequence number inside it (0 for snapshot reads). They sort as
+// strings in commit order, which is what the changes stage and the
+// warehouse sink compare.
+package postgres

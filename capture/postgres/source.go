@@ -1,0 +1,400 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"syncline/internal/kafka"
+	"syncline/internal/metrics"
+	"syncline/internal/topics"
+	"syncline/schemas"
+)
+
+// Config configures one Postgres source.
+type Config struct {
+	Name            string      // source name; part of topic names
+	DSN             string      // connection string of the source database
+	Tables          []TableName // tables to capture
+	Slot            string      // replication slot; default syncline_<name>
+	Publication     string      // publication; default syncline_<name>
+	Snapshot        bool        // take the initial snapshot when the slot is created
+	StatusInterval  time.Duration
+	BatchMaxRecords int           // records per Kafka transaction (soft cap, checked at commits)
+	BatchMaxWait    time.Duration // max time a Kafka transaction stays open waiting for more commits
+	TopicPrefix     string
+	Partitions      int32
+	RF              int16
+	TxnTimeout      time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Slot == "" {
+		c.Slot = "syncline_" + c.Name
+	}
+	if c.Publication == "" {
+		c.Publication = "syncline_" + c.Name
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = 10 * time.Second
+	}
+	if c.BatchMaxRecords <= 0 {
+		c.BatchMaxRecords = 10000
+	}
+	if c.BatchMaxWait <= 0 {
+		c.BatchMaxWait = 100 * time.Millisecond
+	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = "syncline"
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 4
+	}
+	if c.TxnTimeout <= 0 {
+		c.TxnTimeout = 60 * time.Second
+	}
+}
+
+// Source captures one Postgres database.
+type Source struct {
+	cfg       Config
+	kafkaOpts []kgo.Opt
+	serde     *schemas.Serde
+	m         *metrics.Metrics
+	log       *slog.Logger
+	ready     atomic.Bool
+}
+
+// New returns a source. kafkaOpts carry the brokers, TLS and SASL; the
+// source adds its own transactional id.
+func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) *Source {
+	cfg.defaults()
+	return &Source{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, log: log.With("source", cfg.Name)}
+}
+
+// Ready reports whether the source is streaming.
+func (s *Source) Ready() bool { return s.ready.Load() }
+
+// ErrPermanent marks errors a retry cannot fix (configuration, missing
+// privileges); Run returns them instead of retrying.
+var ErrPermanent = errors.New("permanent")
+
+// Run captures until ctx is done. Transient failures (connection loss,
+// Kafka errors) restart the capture from the stored position with backoff;
+// permanent ones are returned. On cancellation the open Kafka transaction is
+// aborted (its Postgres transactions will be resent) and Run returns nil.
+func (s *Source) Run(ctx context.Context) error {
+	backoff := 500 * time.Millisecond
+	for {
+		err := s.runOnce(ctx)
+		s.ready.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrPermanent) {
+			return err
+		}
+		s.log.Warn("capture stopped; restarting from the stored position", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
+
+type run struct {
+	*Source
+	conn     *pgx.Conn // regular connection: catalog, lag
+	repl     *pgconn.PgConn
+	w        *txWriter
+	db       string
+	tn       typeNames
+	rels     map[uint32]*relState // by relation id
+	tables   map[TableName]*relInfo
+	pos      Position
+	acked    pglogrepl.LSN // flushed to the slot
+	pending  map[[2]string]int
+	lastLSN  pglogrepl.LSN // end LSN of the last Postgres transaction in the open Kafka transaction
+	inTx     bool
+	skipTx   bool
+	txCommit pglogrepl.LSN
+	txXid    uint32
+	txTime   time.Time
+	txSeq    uint64
+}
+
+type relState struct {
+	table   *schemas.Table
+	cols    []column
+	enc     *schemas.Encoder
+	topic   string
+	parts   int32
+	skipped bool // not a configured table
+}
+
+func (s *Source) runOnce(ctx context.Context) (err error) {
+	r := &run{Source: s, rels: map[uint32]*relState{}, tables: map[TableName]*relInfo{}, pending: map[[2]string]int{}}
+	r.conn, err = pgx.Connect(ctx, s.cfg.DSN)
+	if err != nil {
+		return fmt.Errorf("connect to source %s: %w", s.cfg.Name, err)
+	}
+	defer r.conn.Close(context.Background())
+	if err := r.setup(ctx); err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(s.kafkaOpts,
+		kgo.TransactionalID("syncline-capture-"+s.cfg.Name),
+		kgo.TransactionTimeout(s.cfg.TxnTimeout),
+		kgo.RecordPartitioner(kafka.KeyPartitioner()),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(50000),
+	)...)
+	if err != nil {
+		return permanent(fmt.Errorf("kafka client: %w", err))
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), kafka.TopicSpec{Name: topics.Offsets(s.cfg.TopicPrefix), Partitions: 1, RF: s.cfg.RF, Compact: true},
+		kafka.TopicSpec{Name: topics.DLQ(s.cfg.TopicPrefix), Partitions: 1, RF: s.cfg.RF}); err != nil {
+		return err
+	}
+	r.w = newTxWriter(cl, topics.Offsets(s.cfg.TopicPrefix), "postgres/"+s.cfg.Name)
+	if err := r.w.fence(ctx); err != nil {
+		return err
+	}
+	defer r.w.abort()
+	raw, err := kafka.ReadLatest(ctx, s.kafkaOpts, topics.Offsets(s.cfg.TopicPrefix), "postgres/"+s.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("read stored position: %w", err)
+	}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &r.pos); err != nil {
+			return permanent(fmt.Errorf("stored position of %s is not valid JSON: %w", s.cfg.Name, err))
+		}
+	}
+	r.repl, err = connectReplication(ctx, s.cfg.DSN)
+	if err != nil {
+		return fmt.Errorf("replication connection: %w", err)
+	}
+	defer r.repl.Close(context.Background())
+
+	start, err := r.prepareSlot(ctx)
+	if err != nil {
+		return err
+	}
+	return r.stream(ctx, start)
+}
+
+func connectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error) {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return nil, permanent(fmt.Errorf("source dsn: %w", err))
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	return pgconn.ConnectConfig(ctx, cfg)
+}
+
+// setup checks the server and creates the publication.
+func (r *run) setup(ctx context.Context) error {
+	var wal string
+	if err := r.conn.QueryRow(ctx, "SHOW wal_level").Scan(&wal); err != nil {
+		return fmt.Errorf("SHOW wal_level: %w", err)
+	}
+	if wal != "logical" {
+		return permanent(fmt.Errorf("source %s: wal_level is %q; set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart Postgres", r.cfg.Name, wal))
+	}
+	if err := r.conn.QueryRow(ctx, "SELECT current_database()").Scan(&r.db); err != nil {
+		return err
+	}
+	for _, t := range r.cfg.Tables {
+		ri, err := lookupTable(ctx, r.conn, t)
+		if err != nil {
+			return permanent(err)
+		}
+		if len(ri.Keys) == 0 && ri.Identity != 'f' {
+			r.log.Warn("table has no primary key and REPLICA IDENTITY is not FULL: its updates and deletes cannot be captured (Postgres rejects them while it is published); add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL",
+				"table", t.String())
+		}
+		r.tables[t] = ri
+	}
+	var exists bool
+	if err := r.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", r.cfg.Publication).Scan(&exists); err != nil {
+		return err
+	}
+	pub := pgx.Identifier{r.cfg.Publication}.Sanitize()
+	if !exists {
+		var names []string
+		for _, t := range r.cfg.Tables {
+			names = append(names, t.Quoted())
+		}
+		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true)", pub, joinComma(names))
+		if _, err := r.conn.Exec(ctx, sql); err != nil {
+			return permanent(fmt.Errorf("create publication %s (needs ownership of the tables or superuser; or create it yourself: %s): %w", r.cfg.Publication, sql, err))
+		}
+		r.log.Info("created publication", "publication", r.cfg.Publication)
+	} else {
+		rows, err := r.conn.Query(ctx, "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1", r.cfg.Publication)
+		if err != nil {
+			return err
+		}
+		have := map[TableName]bool{}
+		for rows.Next() {
+			var t TableName
+			if err := rows.Scan(&t.Schema, &t.Name); err != nil {
+				return err
+			}
+			have[t] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, t := range r.cfg.Tables {
+			if have[t] {
+				continue
+			}
+			sql := fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pub, t.Quoted())
+			if _, err := r.conn.Exec(ctx, sql); err != nil {
+				return permanent(fmt.Errorf("add %s to publication %s: %w", t, r.cfg.Publication, err))
+			}
+			r.log.Info("added table to publication", "table", t.String(), "publication", r.cfg.Publication)
+		}
+	}
+	return nil
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += x
+	}
+	return out
+}
+
+// prepareSlot makes sure the slot exists and the snapshot is in Kafka, and
+// returns the LSN to stream from.
+func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
+	var slotExists bool
+	var confirmed *string
+	err := r.conn.QueryRow(ctx, `SELECT true, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&slotExists, &confirmed)
+	if err != nil && err != pgx.ErrNoRows {
+		return 0, fmt.Errorf("look up slot %s: %w", r.cfg.Slot, err)
+	}
+	done := r.pos.Snapshot == "done" || (r.pos.LSN != "" && !r.cfg.Snapshot)
+	if done && slotExists {
+		lsn, err := pglogrepl.ParseLSN(r.pos.LSN)
+		if err != nil {
+			return 0, permanent(fmt.Errorf("stored position %q: %w", r.pos.LSN, err))
+		}
+		r.acked = lsn
+		r.log.Info("resuming from stored position", "lsn", r.pos.LSN, "slot", r.cfg.Slot)
+		return lsn, nil
+	}
+	if done && !slotExists {
+		return 0, permanent(fmt.Errorf("replication slot %s is missing but Kafka holds position %s for source %s: the slot was dropped and changes made since then cannot be captured; to start over with a new snapshot, delete the source's position (key postgres/%s in %s) and restart",
+			r.cfg.Slot, r.pos.LSN, r.cfg.Name, r.cfg.Name, topics.Offsets(r.cfg.TopicPrefix)))
+	}
+	if slotExists {
+		// A slot without a completed snapshot in Kafka: a previous run died
+		// during the snapshot. Its exported snapshot is gone, so start over;
+		// rows already in Kafka come again and the changes stage drops the
+		// identical ones.
+		r.log.Warn("slot exists but no completed snapshot is recorded; recreating it and taking the snapshot again", "slot", r.cfg.Slot)
+		if err := pglogrepl.DropReplicationSlot(ctx, r.repl, r.cfg.Slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
+			return 0, fmt.Errorf("drop slot %s: %w", r.cfg.Slot, err)
+		}
+	}
+	action := "NOEXPORT_SNAPSHOT"
+	if r.cfg.Snapshot {
+		action = "EXPORT_SNAPSHOT"
+	}
+	res, err := pglogrepl.CreateReplicationSlot(ctx, r.repl, r.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{SnapshotAction: action, Mode: pglogrepl.LogicalReplication})
+	if err != nil {
+		return 0, permanent(fmt.Errorf("create replication slot %s (the role needs REPLICATION and a free slot, max_replication_slots): %w", r.cfg.Slot, err))
+	}
+	cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return 0, err
+	}
+	r.log.Info("created replication slot", "slot", r.cfg.Slot, "lsn", res.ConsistentPoint)
+	if r.cfg.Snapshot {
+		if err := r.snapshot(ctx, res.SnapshotName, cp); err != nil {
+			return 0, err
+		}
+	} else {
+		if err := r.w.commit(ctx, Position{System: "postgres", Slot: r.cfg.Slot, LSN: cp.String(), Snapshot: "skipped"}); err != nil {
+			return 0, err
+		}
+	}
+	r.acked = cp
+	return cp, nil
+}
+
+// position formats a change position (see the package doc).
+func position(commit pglogrepl.LSN, seq uint64) string {
+	return fmt.Sprintf("%016X/%016X", uint64(commit), seq)
+}
+
+func (r *run) relFor(ctx context.Context, ri *relInfo, cols []column) (*relState, error) {
+	t, err := buildTable(ctx, r.conn, &r.tn, r.cfg.Name, r.db, ri, cols)
+	if err != nil {
+		return nil, err
+	}
+	topic := topics.Raw(r.cfg.TopicPrefix, r.cfg.Name, t.Schema, t.Name)
+	adm := kadm.NewClient(r.w.cl)
+	if err := kafka.EnsureTopics(ctx, adm, kafka.TopicSpec{Name: topic, Partitions: r.cfg.Partitions, RF: r.cfg.RF}); err != nil {
+		return nil, err
+	}
+	n, err := kafka.Partitions(ctx, adm, topic)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := r.serde.Encoder(ctx, topic, t)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	return &relState{table: t, cols: cols, enc: enc, topic: topic, parts: int32(n)}, nil
+}
+
+// emit encodes ch and adds it to the open Kafka transaction.
+func (r *run) emit(ctx context.Context, rs *relState, ch *schemas.Change) error {
+	ch.Table = rs.table
+	ch.TsMs = time.Now().UnixMilli()
+	key, val, err := rs.enc.Encode(ch)
+	if err != nil {
+		return permanent(fmt.Errorf("encode change of %s at %s: %w", rs.table.ID(), ch.Source.Position, err))
+	}
+	r.pending[[2]string{rs.table.Schema + "." + rs.table.Name, string(ch.Op)}]++
+	if ch.Op == schemas.OpTruncate {
+		for p := int32(0); p < rs.parts; p++ {
+			if err := r.w.produce(ctx, &kgo.Record{Topic: rs.topic, Partition: p, Value: val}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return r.w.produce(ctx, &kgo.Record{Topic: rs.topic, Key: key, Value: val})
+}
+
+// committed records metrics for what the last Kafka commit made visible.
+func (r *run) committed() {
+	for k, n := range r.pending {
+		r.m.SourceEvents.WithLabelValues(r.cfg.Name, k[0], k[1]).Add(float64(n))
+	}
+	clear(r.pending)
+}

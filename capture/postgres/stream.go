@@ -1,0 +1,366 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"syncline/internal/topics"
+	"syncline/schemas"
+)
+
+// stream runs the replication protocol from start until ctx is done or
+// something fails.
+func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
+	stored, _ := pglogrepl.ParseLSN(r.pos.LSN)
+	if stored == 0 {
+		stored = start
+	}
+	err := pglogrepl.StartReplication(ctx, r.repl, r.cfg.Slot, start, pglogrepl.StartReplicationOptions{
+		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(r.cfg.Publication)},
+	})
+	if err != nil {
+		return fmt.Errorf("start replication on slot %s: %w", r.cfg.Slot, err)
+	}
+	r.ready.Store(true)
+	r.log.Info("streaming", "slot", r.cfg.Slot, "lsn", start.String())
+	nextStatus := time.Now()
+	for {
+		now := time.Now()
+		if now.After(nextStatus) {
+			if err := r.sendStatus(ctx); err != nil {
+				return err
+			}
+			r.reportLag(ctx)
+			nextStatus = now.Add(r.cfg.StatusInterval)
+		}
+		if r.w.open && !r.inTx && now.Sub(r.w.started) >= r.cfg.BatchMaxWait {
+			if err := r.flush(ctx); err != nil {
+				return err
+			}
+		}
+		deadline := nextStatus
+		if r.w.open && !r.inTx {
+			deadline = minTime(deadline, r.w.started.Add(r.cfg.BatchMaxWait))
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		msg, err := r.repl.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return r.shutdown()
+			}
+			if pgconn.Timeout(err) {
+				continue
+			}
+			return fmt.Errorf("receive from slot %s: %w", r.cfg.Slot, err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if len(m.Data) == 0 {
+				continue
+			}
+			switch m.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+				if err != nil {
+					return fmt.Errorf("parse keepalive: %w", err)
+				}
+				// Idle and everything sent so far is in Kafka: the slot may
+				// move on, so an idle source does not hold WAL back.
+				if !r.inTx && !r.w.open && ka.ServerWALEnd > r.acked {
+					r.acked = ka.ServerWALEnd
+				}
+				if ka.ReplyRequested {
+					nextStatus = time.Time{}
+				}
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+				if err != nil {
+					return fmt.Errorf("parse XLogData: %w", err)
+				}
+				if err := r.handle(ctx, xld, stored); err != nil {
+					return err
+				}
+			}
+		case *pgproto3.ErrorResponse:
+			return fmt.Errorf("replication error from server: %s (%s)", m.Message, m.Code)
+		default:
+			return fmt.Errorf("unexpected replication message %T", msg)
+		}
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// shutdown commits the complete Postgres transactions of the open Kafka
+// transaction (a graceful stop loses and repeats nothing) and aborts a
+// partial one.
+func (r *run) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if r.w.open && !r.inTx {
+		if err := r.flush(ctx); err != nil {
+			r.log.Warn("final commit failed; its transactions will be captured again on restart", "err", err)
+			return nil
+		}
+	}
+	_ = r.sendStatus(ctx)
+	return nil
+}
+
+func (r *run) sendStatus(ctx context.Context) error {
+	err := pglogrepl.SendStandbyStatusUpdate(ctx, r.repl, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: r.acked, WALFlushPosition: r.acked, WALApplyPosition: r.acked, ClientTime: time.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("send standby status: %w", err)
+	}
+	return nil
+}
+
+func (r *run) reportLag(ctx context.Context) {
+	var lag *int64
+	err := r.conn.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&lag)
+	if err == nil && lag != nil {
+		r.m.SourceLagBytes.WithLabelValues(r.cfg.Name).Set(float64(*lag))
+	}
+}
+
+// flush commits the open Kafka transaction with the position after the last
+// complete Postgres transaction in it, then acknowledges that to the slot.
+func (r *run) flush(ctx context.Context) error {
+	pos := r.pos
+	pos.LSN = r.lastLSN.String()
+	if err := r.w.commit(ctx, pos); err != nil {
+		return err
+	}
+	r.pos = pos
+	r.committed()
+	if r.lastLSN > r.acked {
+		r.acked = r.lastLSN
+	}
+	return r.sendStatus(ctx)
+}
+
+func (r *run) sourceInfo(rs *relState, pos string, xid uint32, lsn pglogrepl.LSN) schemas.Source {
+	return schemas.Source{
+		System: "postgres", Name: r.cfg.Name, DB: r.db, Schema: rs.table.Schema, Table: rs.table.Name,
+		Position: pos, TxID: int64(xid), LSN: int64(lsn), CommitMs: r.txTime.UnixMilli(),
+	}
+}
+
+func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogrepl.LSN) error {
+	msg, err := pglogrepl.Parse(xld.WALData)
+	if err != nil {
+		return fmt.Errorf("parse pgoutput message at %s: %w", xld.WALStart, err)
+	}
+	switch m := msg.(type) {
+	case *pglogrepl.RelationMessage:
+		name := TableName{Schema: m.Namespace, Name: m.RelationName}
+		ri, ok := r.tables[name]
+		if !ok {
+			r.rels[m.RelationID] = &relState{skipped: true}
+			return nil
+		}
+		cols := make([]column, len(m.Columns))
+		for i, c := range m.Columns {
+			cols[i] = column{Name: c.Name, OID: c.DataType, TypMod: c.TypeModifier}
+		}
+		rs, err := r.relFor(ctx, ri, cols)
+		if err != nil {
+			return err
+		}
+		r.rels[m.RelationID] = rs
+	case *pglogrepl.BeginMessage:
+		r.inTx, r.txCommit, r.txXid, r.txTime, r.txSeq = true, m.FinalLSN, m.Xid, m.CommitTime, 0
+		// Transactions committed before the stored position are in Kafka.
+		r.skipTx = m.FinalLSN < stored
+	case *pglogrepl.CommitMessage:
+		r.inTx = false
+		if r.skipTx {
+			return nil
+		}
+		r.lastLSN = m.TransactionEndLSN
+		if !r.w.open {
+			// Nothing of this transaction was captured.
+			if !r.w.open && r.lastLSN > r.acked {
+				r.acked = r.lastLSN
+			}
+			return nil
+		}
+		if r.w.count >= r.cfg.BatchMaxRecords || time.Since(r.w.started) >= r.cfg.BatchMaxWait {
+			return r.flush(ctx)
+		}
+	case *pglogrepl.InsertMessage:
+		return r.change(ctx, m.RelationID, schemas.OpCreate, 0, nil, m.Tuple)
+	case *pglogrepl.UpdateMessage:
+		return r.change(ctx, m.RelationID, schemas.OpUpdate, m.OldTupleType, m.OldTuple, m.NewTuple)
+	case *pglogrepl.DeleteMessage:
+		return r.change(ctx, m.RelationID, schemas.OpDelete, m.OldTupleType, m.OldTuple, nil)
+	case *pglogrepl.TruncateMessage:
+		if r.skipTx {
+			return nil
+		}
+		for _, id := range m.RelationIDs {
+			rs := r.rels[id]
+			if rs == nil || rs.skipped {
+				continue
+			}
+			r.txSeq++
+			ch := &schemas.Change{Op: schemas.OpTruncate, Source: r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)}
+			if err := r.emit(ctx, rs, ch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// rowOf converts a pgoutput tuple. Unchanged TOAST values are left out of
+// the row and listed in unavailable.
+func rowOf(rs *relState, td *pglogrepl.TupleData) (row schemas.Row, unavailable []string, err error) {
+	if td == nil {
+		return nil, nil, nil
+	}
+	if len(td.Columns) != len(rs.table.Columns) {
+		return nil, nil, fmt.Errorf("tuple of %s has %d columns, relation has %d", rs.table.ID(), len(td.Columns), len(rs.table.Columns))
+	}
+	row = make(schemas.Row, len(td.Columns))
+	for i, c := range td.Columns {
+		col := rs.table.Columns[i]
+		switch c.DataType {
+		case pglogrepl.TupleDataTypeNull:
+		case pglogrepl.TupleDataTypeToast:
+			unavailable = append(unavailable, col.Field)
+		case pglogrepl.TupleDataTypeText:
+			v, perr := schemas.ParseText(col, string(c.Data))
+			if perr != nil && err == nil {
+				err = perr
+			}
+			row[col.Field] = v
+		default:
+			return nil, nil, fmt.Errorf("column %q of %s: unexpected tuple data type %q", col.Name, rs.table.ID(), c.DataType)
+		}
+	}
+	return row, unavailable, err
+}
+
+func (r *run) change(ctx context.Context, relID uint32, op schemas.Op, oldType uint8, oldTuple, newTuple *pglogrepl.TupleData) error {
+	if r.skipTx {
+		return nil
+	}
+	rs := r.rels[relID]
+	if rs == nil {
+		return fmt.Errorf("change for relation %d before its relation message", relID)
+	}
+	if rs.skipped {
+		return nil
+	}
+	before, _, berr := rowOf(rs, oldTuple)
+	after, unavailable, aerr := rowOf(rs, newTuple)
+	if oldType == 'K' {
+		// Only the key columns are sent for the old row.
+		for _, c := range rs.table.Columns {
+			if !c.Key {
+				delete(before, c.Field)
+			}
+		}
+	}
+	r.txSeq++
+	src := r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)
+	if berr != nil || aerr != nil {
+		ch := &schemas.Change{Op: op, Source: src}
+		vals := map[string]any{}
+		if oldTuple != nil {
+			vals["before"] = tupleText(rs, oldTuple)
+		}
+		if newTuple != nil {
+			vals["after"] = tupleText(rs, newTuple)
+		}
+		cause := berr
+		if cause == nil {
+			cause = aerr
+		}
+		return r.park(ctx, rs, ch, vals, cause)
+	}
+	if op == schemas.OpUpdate && oldType == 'K' && keyChanged(rs.table, before, after) {
+		// A key change is a delete of the old key and an insert of the new.
+		del := &schemas.Change{Op: schemas.OpDelete, Key: before, Before: before, Source: src}
+		if err := r.emit(ctx, rs, del); err != nil {
+			return err
+		}
+		r.txSeq++
+		src = r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)
+		op, before = schemas.OpCreate, nil
+	}
+	ch := &schemas.Change{Op: op, Before: before, After: after, Unavailable: unavailable, Source: src}
+	if op == schemas.OpDelete {
+		ch.Key = before
+	}
+	return r.emit(ctx, rs, ch)
+}
+
+func keyChanged(t *schemas.Table, before, after schemas.Row) bool {
+	for _, c := range t.KeyColumns() {
+		if !schemas.ValueEqual(before[c.Field], after[c.Field]) {
+			return true
+		}
+	}
+	return false
+}
+
+func tupleText(rs *relState, td *pglogrepl.TupleData) map[string]any {
+	out := map[string]any{}
+	for i, c := range td.Columns {
+		if i >= len(rs.table.Columns) {
+			break
+		}
+		switch c.DataType {
+		case pglogrepl.TupleDataTypeText:
+			out[rs.table.Columns[i].Name] = string(c.Data)
+		case pglogrepl.TupleDataTypeNull:
+			out[rs.table.Columns[i].Name] = nil
+		}
+	}
+	return out
+}
+
+func textValues(cols []column, vals [][]byte) map[string]any {
+	out := map[string]any{}
+	for i, c := range cols {
+		if vals[i] == nil {
+			out[c.Name] = nil
+		} else {
+			out[c.Name] = string(vals[i])
+		}
+	}
+	return map[string]any{"after": out}
+}
+
+// park writes a change that cannot be encoded to the DLQ, inside the open
+// Kafka transaction (so it is parked exactly once), with its values as text.
+func (r *run) park(ctx context.Context, rs *relState, ch *schemas.Change, vals map[string]any, cause error) error {
+	body, _ := json.Marshal(map[string]any{
+		"table": rs.table.ID(), "op": ch.Op, "position": ch.Source.Position, "values": vals,
+	})
+	rec := &kgo.Record{Topic: topics.DLQ(r.cfg.TopicPrefix), Key: []byte(rs.table.ID()), Value: body, Headers: []kgo.RecordHeader{
+		{Key: "syncline.stage", Value: []byte("capture")},
+		{Key: "syncline.reason", Value: []byte("unrepresentable_value")},
+		{Key: "syncline.error", Value: []byte(cause.Error())},
+	}}
+	r.log.Error("change parked in the DLQ", "table", rs.table.ID(), "position", ch.Source.Position, "err", cause)
+	r.m.DLQRecords.WithLabelValues("capture", "unrepresentable_value").Inc()
+	return r.w.produce(ctx, rec)
+}

@@ -1,0 +1,538 @@
+// Package config is the typed form of syncline's pipeline.yaml.
+//
+// A pipeline file is decoded strictly: unknown keys, values of the wrong type
+// and malformed durations are errors that name the key path and the file
+// line. After decoding, defaults are applied, a few values are normalized
+// (table names, SASL mechanism, relative paths) and the whole configuration is
+// checked by [Config.Validate], which reports every problem at once.
+//
+// # Variables and secrets
+//
+// Scalar values (never keys) may reference environment variables and files:
+//
+//	${VAR}              value of VAR; an error if VAR is unset
+//	${VAR:-default}     value of VAR, or default when VAR is unset or empty
+//	${VAR-default}      value of VAR, or default when VAR is unset
+//	${file:/run/x}      contents of the file, one trailing newline removed
+//	$$                  a literal $
+//
+// A $ that is not followed by { or $ is kept as is. Defaults and file paths
+// may themselves contain references. Expansion happens after the YAML has been
+// parsed, so a value containing ": ", "#" or newlines is taken literally and
+// can never change the structure of the document. Relative ${file:...} paths
+// are resolved against the directory of the configuration file.
+//
+// A key whose value is empty or null (for example "partitions:" or
+// "listen: ~") is treated as if it were absent, so its default applies; write
+// "" to set an empty string explicitly.
+//
+// Passwords, tokens and DSNs have type [Secret], which never prints its value
+// through fmt, encoding/json, encoding (text), YAML or log/slog.
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is a whole pipeline.yaml.
+//
+// Build one with [Load] or [Parse]. A Config built by hand should start from
+// [Default] so that fields whose zero value is meaningful (such as
+// [HTTP.Listen]) get their defaults, and then be checked with
+// [Config.Validate].
+type Config struct {
+	// Name identifies the pipeline (used in consumer group and transactional
+	// ids). Required; lowercase letters, digits, '_' and '-'.
+	Name string `yaml:"name"`
+
+	// DataDir holds local state (offsets, the embedded broker's log, ...).
+	// Default "./.syncline". A relative path is resolved against the
+	// directory of the configuration file, so after Load or Parse it is
+	// absolute.
+	DataDir string `yaml:"data_dir"`
+
+	// Log configures logging.
+	Log Log `yaml:"log"`
+
+	// Kafka configures the Kafka cluster, external or embedded.
+	Kafka Kafka `yaml:"kafka"`
+
+	// Registry configures the schema registry, external or embedded.
+	Registry Registry `yaml:"registry"`
+
+	// HTTP configures the admin/metrics HTTP server.
+	HTTP HTTP `yaml:"http"`
+
+	// Transform configures the built-in transforms.
+	Transform Transform `yaml:"transform"`
+
+	// Sources are the databases changes are captured from. At least one is
+	// required; names are unique.
+	Sources []Source `yaml:"sources"`
+
+	// Sinks are the destinations changes are written to. Optional; names
+	// are unique.
+	Sinks []Sink `yaml:"sinks"`
+
+	// meta records where the configuration came from, for error messages.
+	meta *meta
+}
+
+// meta is the provenance of a parsed Config: file name and the line of every
+// key path that appeared in the document.
+type meta struct {
+	file  string
+	lines map[string]int
+}
+
+// LogLevel is the minimum level of log records that are written.
+type LogLevel string
+
+// Log levels.
+const (
+	LogDebug LogLevel = "debug"
+	LogInfo  LogLevel = "info"
+	LogWarn  LogLevel = "warn"
+	LogError LogLevel = "error"
+)
+
+// LogFormat is the encoding of log records.
+type LogFormat string
+
+// Log formats.
+const (
+	// LogAuto writes text to a terminal and JSON otherwise.
+	LogAuto LogFormat = "auto"
+	LogText LogFormat = "text"
+	LogJSON LogFormat = "json"
+)
+
+// Log configures logging.
+type Log struct {
+	// Level is one of debug, info, warn, error. Default "info".
+	Level LogLevel `yaml:"level"`
+	// Format is one of auto, text, json. Default "auto" (text on a
+	// terminal, JSON otherwise).
+	Format LogFormat `yaml:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level; unknown levels map to info.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case LogDebug:
+		return slog.LevelDebug
+	case LogWarn:
+		return slog.LevelWarn
+	case LogError:
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// Kafka configures the Kafka cluster changes flow through.
+type Kafka struct {
+	// Brokers are the bootstrap brokers as host:port. Empty (the default)
+	// runs an embedded single-node broker instead; see [Kafka.Embedded].
+	// Entries containing commas are split, so
+	// brokers: ["${KAFKA_BROKERS:-}"] takes a comma-separated list from the
+	// environment and falls back to the embedded broker when it is unset;
+	// empty entries are dropped.
+	Brokers []string `yaml:"brokers"`
+
+	// TopicPrefix is prepended to every topic syncline creates. Default
+	// "syncline"; letters, digits, '.', '_' and '-'.
+	TopicPrefix string `yaml:"topic_prefix"`
+
+	// Partitions is the partition count of topics syncline creates.
+	// Default 4; 1..10000.
+	Partitions int `yaml:"partitions"`
+
+	// ReplicationFactor of topics syncline creates. Default -1, meaning the
+	// broker's default.replication.factor; otherwise 1..32767.
+	ReplicationFactor int `yaml:"replication_factor"`
+
+	// TransactionTimeout is the producer transaction timeout. Default 60s.
+	// It must not exceed the brokers' transaction.max.timeout.ms (15m by
+	// default).
+	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+
+	// EmbeddedBroker configures the embedded broker, used when Brokers is
+	// empty.
+	EmbeddedBroker EmbeddedBroker `yaml:"embedded"`
+
+	// TLS configures TLS to external brokers. It may not be enabled when
+	// the embedded broker is used (so that a missing broker list never
+	// silently drops TLS).
+	TLS TLS `yaml:"tls"`
+
+	// SASL configures SASL authentication to external brokers. Like TLS, it
+	// may not be set when the embedded broker is used.
+	SASL SASL `yaml:"sasl"`
+}
+
+// Embedded reports whether syncline runs its own broker, that is whether no
+// external brokers are configured.
+func (k Kafka) Embedded() bool { return len(k.Brokers) == 0 }
+
+// EmbeddedBroker configures the in-process Kafka broker.
+type EmbeddedBroker struct {
+	// Listen is the address the embedded broker listens on. Default
+	// "127.0.0.1:9092"; use port 0 for a random free port. Required when
+	// the embedded broker is used.
+	Listen string `yaml:"listen"`
+	// SyncWrites makes the embedded broker fsync every write. Default false.
+	SyncWrites bool `yaml:"sync_writes"`
+}
+
+// TLS configures a TLS client connection. Relative file paths are resolved against the configuration file's
+// directory.
+type TLS struct {
+	// Enabled turns TLS on. Default false. The other fields may only be set
+	// when it is true.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM bundle of CAs to trust instead of the system pool.
+	// Default "" (system pool).
+	CAFile string `yaml:"ca_file"`
+	// CertFile is a PEM client certificate. Default "". Set together with
+	// KeyFile.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of CertFile. Default "".
+	KeyFile string `yaml:"key_file"`
+	// InsecureSkipVerify disables server certificate verification. Default
+	// false. For testing only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// ServerName overrides the name the server certificate is verified
+	// against. Default "" (the host being dialed).
+	ServerName string `yaml:"server_name"`
+}
+
+// SASLMechanism is a Kafka SASL mechanism, upper case.
+type SASLMechanism string
+
+// SASL mechanisms. The empty mechanism disables SASL.
+const (
+	SASLNone        SASLMechanism = ""
+	SASLPlain       SASLMechanism = "PLAIN"
+	SASLScramSHA256 SASLMechanism = "SCRAM-SHA-256"
+	SASLScramSHA512 SASLMechanism = "SCRAM-SHA-512"
+)
+
+// SASL configures Kafka SASL authentication.
+type SASL struct {
+	// Mechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, matched
+	// case-insensitively and normalized to upper case. Default "" (no SASL).
+	Mechanism SASLMechanism `yaml:"mechanism"`
+	// Username is required when Mechanism is set. Default "".
+	Username string `yaml:"username"`
+	// Password is required when Mechanism is set. Default "".
+	Password Secret `yaml:"password"`
+}
+
+// Registry configures the schema registry.
+type Registry struct {
+	// URL of an external schema registry (http:// or https://). Default ""
+	// runs an embedded registry, stored in Kafka, on Listen.
+	URL string `yaml:"url"`
+	// Listen is the address the embedded registry listens on. Default
+	// "127.0.0.1:8081". When Kafka brokers are configured and URL is empty
+	// it must not be empty.
+	Listen string `yaml:"listen"`
+	// Username for HTTP basic auth. Default "". Set together with Password.
+	Username string `yaml:"username"`
+	// Password for HTTP basic auth. Default "".
+	Password Secret `yaml:"password"`
+	// TLS configures TLS to an external registry; URL must then be
+	// https://. It may not be enabled for the embedded registry.
+	TLS TLS `yaml:"tls"`
+}
+
+// HTTP configures the admin HTTP server (health, metrics, status).
+type HTTP struct {
+	// Listen is the address to listen on. Default "127.0.0.1:8080"; ""
+	// disables the server.
+	Listen string `yaml:"listen"`
+	// Token, when set, is required as a bearer token on every request.
+	// Default "" (no authentication).
+	Token Secret `yaml:"token"`
+}
+
+// Transform configures the built-in transforms.
+type Transform struct {
+	// Changes configures the change-event transform.
+	Changes ChangesTransform `yaml:"changes"`
+}
+
+// ChangesTransform configures the change-event transform.
+type ChangesTransform struct {
+	// BatchSize is the maximum number of records per transaction. Default
+	// 1000; at least 1.
+	BatchSize int `yaml:"batch_size"`
+	// CommitInterval is how often progress is committed. Default 200ms;
+	// positive.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+}
+
+// SourceType is the kind of database a source captures from.
+type SourceType string
+
+// Source types.
+const (
+	SourcePostgres SourceType = "postgres"
+)
+
+// SourceTypes lists the supported source types.
+var SourceTypes = []SourceType{SourcePostgres}
+
+// SnapshotMode says whether existing rows are copied before streaming.
+type SnapshotMode string
+
+// Snapshot modes.
+const (
+	// SnapshotInitial copies the tables' current rows when the slot is
+	// first created, then streams changes.
+	SnapshotInitial SnapshotMode = "initial"
+	// SnapshotNever streams changes only.
+	SnapshotNever SnapshotMode = "never"
+)
+
+// Source is one database changes are captured from.
+type Source struct {
+	// Name identifies the source in topic names and in sink "from"
+	// entries. Required, unique; lowercase letters, digits and '_'.
+	Name string `yaml:"name"`
+	// Type is the database kind. Required; only "postgres" is supported.
+	Type SourceType `yaml:"type"`
+	// DSN is the connection string, a postgres:// URL or key=value pairs.
+	// Required.
+	DSN Secret `yaml:"dsn"`
+	// Tables to capture, as "schema.table" or "table" (meaning
+	// "public.table"). Required, non-empty, no duplicates. Identifiers follow
+	// PostgreSQL rules: unquoted ones are folded to lower case, double-quoted
+	// ones are taken as written ("" inside quotes is a quote). After Load or
+	// Parse every entry is normalized to schema.table as produced by
+	// [TableName.String].
+	Tables []string `yaml:"tables"`
+	// Slot is the logical replication slot. Default "syncline_<name>".
+	Slot string `yaml:"slot"`
+	// Publication is the publication covering Tables. Default
+	// "syncline_<name>".
+	Publication string `yaml:"publication"`
+	// Snapshot is "initial" (default) or "never".
+	Snapshot SnapshotMode `yaml:"snapshot"`
+	// StatusInterval is how often the standby status is sent to the
+	// server. Default 10s; positive.
+	StatusInterval time.Duration `yaml:"status_interval"`
+	// BatchMaxRecords is the maximum number of records per Kafka
+	// transaction. Default 10000; at least 1.
+	BatchMaxRecords int `yaml:"batch_max_records"`
+	// BatchMaxWait is how long a batch may wait to fill up before it is
+	// committed. Default 100ms; positive.
+	BatchMaxWait time.Duration `yaml:"batch_max_wait"`
+}
+
+// QualifiedTables returns Tables parsed into schema-qualified names, in
+// order. Entries that do not parse are left out; [Config.Validate] reports
+// them.
+func (s Source) QualifiedTables() []TableName {
+	out := make([]TableName, 0, len(s.Tables))
+	for _, t := range s.Tables {
+		if tn, err := ParseTableName(t); err == nil {
+			out = append(out, tn)
+		}
+	}
+	return out
+}
+
+// SinkType is the kind of destination a sink writes to.
+type SinkType string
+
+// Sink types.
+const (
+	SinkPostgres SinkType = "postgres"
+)
+
+// SinkTypes lists the supported sink types.
+var SinkTypes = []SinkType{SinkPostgres}
+
+// DeleteMode says how deletes are applied to a sink.
+type DeleteMode string
+
+// Delete modes.
+const (
+	// DeleteHard deletes the row.
+	DeleteHard DeleteMode = "hard"
+	// DeleteSoft keeps the row and sets _syncline_deleted = true.
+	DeleteSoft DeleteMode = "soft"
+)
+
+// TruncateMode says how TRUNCATE on a source table is applied to a sink.
+type TruncateMode string
+
+// Truncate modes.
+const (
+	// TruncateApply truncates the sink table too.
+	TruncateApply TruncateMode = "apply"
+	// TruncateIgnore ignores truncates.
+	TruncateIgnore TruncateMode = "ignore"
+)
+
+// Sink is one destination changes are written to.
+type Sink struct {
+	// Name identifies the sink. Required, unique among sinks; lowercase
+	// letters, digits and '_'.
+	Name string `yaml:"name"`
+	// Type is the destination kind. Required; only "postgres" is
+	// supported.
+	Type SinkType `yaml:"type"`
+	// DSN is the connection string, a postgres:// URL or key=value pairs.
+	// Required.
+	DSN Secret `yaml:"dsn"`
+	// Schema is the destination schema. Default "public". It is one
+	// identifier following the same rules as table names (unquoted is
+	// folded to lower case, "Quoted" is taken as written); after Load or
+	// Parse it is normalized to the form [TableName.String] uses, quoted
+	// only when needed. [Sink.SchemaName] returns the bare identifier.
+	Schema string `yaml:"schema"`
+	// From lists what to copy: "<source>.<schema>.<table>" naming a
+	// configured source and one of its tables, or "<source>.*" for all of
+	// the source's tables. Required, non-empty. See [Config.SinkTables].
+	From []string `yaml:"from"`
+	// BatchSize is the maximum number of rows per write. Default 1000; at
+	// least 1.
+	BatchSize int `yaml:"batch_size"`
+	// BatchTimeout is how long a batch may wait to fill up. Default 500ms;
+	// positive.
+	BatchTimeout time.Duration `yaml:"batch_timeout"`
+	// DeleteMode is "hard" (default) or "soft".
+	DeleteMode DeleteMode `yaml:"delete_mode"`
+	// Truncate is "apply" (default) or "ignore".
+	Truncate TruncateMode `yaml:"truncate"`
+}
+
+// SchemaName returns Schema as a bare identifier, without quotes (for
+// example `My Schema` for `"My Schema"`), or "" when it does not parse.
+func (s Sink) SchemaName() string {
+	name, err := parseIdent(s.Schema)
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// SourceTable is a table of a named source.
+type SourceTable struct {
+	Source string
+	Table  TableName
+}
+
+// String returns "source.schema.table".
+func (st SourceTable) String() string { return st.Source + "." + st.Table.String() }
+
+// SinkTables resolves sink.From against c's sources: "<source>.*" expands to
+// all of the source's tables in order, and each table appears once. Entries
+// naming unknown sources or tables are left out; [Config.Validate] reports
+// them.
+func (c *Config) SinkTables(sink Sink) []SourceTable {
+	var out []SourceTable
+	seen := map[SourceTable]bool{}
+	add := func(st SourceTable) {
+		if !seen[st] {
+			seen[st] = true
+			out = append(out, st)
+		}
+	}
+	for _, entry := range sink.From {
+		ref, err := parseFromEntry(entry)
+		if err != nil {
+			continue
+		}
+		src, ok := c.source(ref.source)
+		if !ok {
+			continue
+		}
+		for _, t := range src.QualifiedTables() {
+			if ref.all || t == ref.table {
+				add(SourceTable{Source: src.Name, Table: t})
+			}
+		}
+	}
+	return out
+}
+
+// source returns the source called name.
+func (c *Config) source(name string) (Source, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
+// Defaults.
+const (
+	defaultDataDir            = "./.syncline"
+	defaultTopicPrefix        = "syncline"
+	defaultPartitions         = 4
+	defaultReplicationFactor  = -1
+	defaultTransactionTimeout = 60 * time.Second
+	defaultEmbeddedListen     = "127.0.0.1:9092"
+	defaultRegistryListen     = "127.0.0.1:8081"
+	defaultHTTPListen         = "127.0.0.1:8080"
+	defaultChangesBatchSize   = 1000
+	defaultCommitInterval     = 200 * time.Millisecond
+	defaultStatusInterval     = 10 * time.Second
+	defaultBatchMaxRecords    = 10000
+	defaultBatchMaxWait       = 100 * time.Millisecond
+	defaultSinkSchema         = "public"
+	defaultSinkBatchSize      = 1000
+	defaultSinkBatchTimeout   = 500 * time.Millisecond
+	slotPrefix                = "syncline_"
+)
+
+// Default returns a Config with every default applied and no name, sources
+// or sinks.
+func Default() *Config {
+	return &Config{
+		DataDir: defaultDataDir,
+		Log:     Log{Level: LogInfo, Format: LogAuto},
+		Kafka: Kafka{
+			TopicPrefix:        defaultTopicPrefix,
+			Partitions:         defaultPartitions,
+			ReplicationFactor:  defaultReplicationFactor,
+			TransactionTimeout: defaultTransactionTimeout,
+			EmbeddedBroker:     EmbeddedBroker{Listen: defaultEmbeddedListen},
+		},
+		Registry: Registry{Listen: defaultRegistryListen},
+		HTTP:     HTTP{Listen: defaultHTTPListen},
+		Transform: Transform{Changes: ChangesTransform{
+			BatchSize:      defaultChangesBatchSize,
+			CommitInterval: defaultCommitInterval,
+		}},
+	}
+}
+
+// defaulter is implemented by list elements that have defaults; the decoder
+// calls setDefaults on each new element before decoding into it.
+type defaulter interface{ setDefaults() }
+
+func (s *Source) setDefaults() {
+	*s = Source{
+		Snapshot:        SnapshotInitial,
+		StatusInterval:  defaultStatusInterval,
+		BatchMaxRecords: defaultBatchMaxRecords,
+		BatchMaxWait:    defaultBatchMaxWait,
+	}
+}
+
+func (s *Sink) setDefaults() {
+	*s = Sink{
+		Schema:       defaultSinkSchema,
+		BatchSize:    defaultSinkBatchSize,
+		BatchTimeout: defaultSinkBatchTimeout,
+		DeleteMode:   DeleteHard,
+		Truncate:     TruncateApply,
+	}
+}

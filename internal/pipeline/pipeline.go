@@ -1,0 +1,307 @@
+// Package pipeline wires a configuration into running components: the
+// embedded broker and registry when no brokers are configured, the sources,
+// the changes stage, the sinks, and the HTTP endpoints. cmd/syncline and the
+// end-to-end tests both run it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"golang.org/x/sync/errgroup"
+
+	"syncline/capture/postgres"
+	"syncline/internal/config"
+	"syncline/internal/dlq"
+	"syncline/internal/embedded"
+	"syncline/internal/kafka"
+	"syncline/internal/metrics"
+	"syncline/internal/topics"
+	"syncline/schemas"
+	"syncline/sink/warehouse"
+	"syncline/transform/changes"
+)
+
+// Role selects which components a process runs.
+type Role string
+
+// The roles.
+const (
+	RoleAll       Role = "all"
+	RoleCapture   Role = "capture"
+	RoleTransform Role = "transform"
+	RoleSink      Role = "sink"
+)
+
+// ParseRole checks a --role value.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleAll, RoleCapture, RoleTransform, RoleSink:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown role %q: use all, capture, transform or sink", s)
+}
+
+// Options are the process-level settings of a run.
+type Options struct {
+	Role       Role
+	InstanceID string // distinguishes processes of one role; default hostname-pid
+	Logger     *slog.Logger
+	// Registry receives the metrics; default a new registry with Go and
+	// process collectors.
+	Registry *prometheus.Registry
+	// Started, when set, is called once every component has started, with
+	// the addresses in use.
+	Started func(Addrs)
+}
+
+// Addrs are the addresses a running pipeline serves or uses.
+type Addrs struct {
+	Brokers  []string
+	Registry string
+	HTTP     string
+}
+
+type component interface {
+	Run(ctx context.Context) error
+	Ready() bool
+}
+
+type named struct {
+	name string
+	c    component
+}
+
+// Run runs the pipeline until ctx is done, then shuts down gracefully: each
+// component finishes or aborts its transaction in progress, so a stop loses
+// and repeats nothing.
+func Run(ctx context.Context, cfg *config.Config, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if o.Role == "" {
+		o.Role = RoleAll
+	}
+	if o.InstanceID == "" {
+		h, _ := os.Hostname()
+		o.InstanceID = fmt.Sprintf("%s-%d", h, os.Getpid())
+		if o.Role == RoleAll && cfg.Kafka.Embedded() {
+			o.InstanceID = "0"
+		}
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m := metrics.New(reg)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+
+	var addrs Addrs
+	brokers := cfg.Kafka.Brokers
+	if cfg.Kafka.Embedded() {
+		b, err := embedded.StartBroker(ctx, embedded.BrokerConfig{
+			DataDir: filepath.Join(cfg.DataDir, "kafka"), Listen: cfg.Kafka.EmbeddedBroker.Listen,
+			Partitions: int32(cfg.Kafka.Partitions), SyncWrites: cfg.Kafka.EmbeddedBroker.SyncWrites, Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded broker: %w", err)
+		}
+		defer b.Close()
+		brokers = b.Addrs()
+		log.Info("embedded Kafka broker started", "addrs", strings.Join(brokers, ","), "data_dir", filepath.Join(cfg.DataDir, "kafka"))
+	}
+	addrs.Brokers = brokers
+	kc := kafka.ClientConfig{Brokers: brokers}
+	if !cfg.Kafka.Embedded() {
+		kc.TLS = tlsOf(cfg.Kafka.TLS)
+		kc.SASLMechanism, kc.SASLUser, kc.SASLPassword = string(cfg.Kafka.SASL.Mechanism), cfg.Kafka.SASL.Username, cfg.Kafka.SASL.Password.Value()
+	}
+	kopts, err := kc.Opts()
+	if err != nil {
+		return err
+	}
+
+	regURL := cfg.Registry.URL
+	if regURL == "" {
+		r, err := embedded.NewRegistry(ctx, embedded.RegistryConfig{Brokers: brokers, Topic: topics.Schemas(cfg.Kafka.TopicPrefix), KafkaOpts: kopts, Logger: log})
+		if err != nil {
+			return fmt.Errorf("embedded schema registry: %w", err)
+		}
+		defer r.Close()
+		regURL, err = r.Serve(ctx, cfg.Registry.Listen)
+		if err != nil {
+			return fmt.Errorf("embedded schema registry on %s: %w", cfg.Registry.Listen, err)
+		}
+		log.Info("embedded schema registry started", "url", regURL)
+	}
+	addrs.Registry = regURL
+	srOpts := []sr.ClientOpt{sr.URLs(regURL)}
+	if cfg.Registry.Username != "" {
+		srOpts = append(srOpts, sr.BasicAuth(cfg.Registry.Username, cfg.Registry.Password.Value()))
+	}
+	if tc, err := tlsOf(cfg.Registry.TLS).Build(); err != nil {
+		return fmt.Errorf("registry tls: %w", err)
+	} else if tc != nil {
+		srOpts = append(srOpts, sr.DialTLSConfig(tc))
+	}
+	src, err := sr.NewClient(srOpts...)
+	if err != nil {
+		return fmt.Errorf("schema registry client: %w", err)
+	}
+	serde := schemas.NewSerde(src)
+
+	comps, closers, err := build(cfg, o, kopts, serde, m, log)
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	if cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+		}
+		addrs.HTTP = "http://" + ln.Addr().String()
+		srv := &http.Server{Handler: handler(reg, comps), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http server: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+		log.Info("serving /metrics, /healthz, /readyz", "addr", addrs.HTTP)
+	}
+	for _, c := range comps {
+		g.Go(func() error {
+			if err := c.c.Run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			return nil
+		})
+	}
+	if o.Started != nil {
+		o.Started(addrs)
+	}
+	err = g.Wait()
+	log.Info("pipeline stopped", "err", err)
+	return err
+}
+
+func tlsOf(t config.TLS) kafka.TLSConfig {
+	return kafka.TLSConfig{Enabled: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName}
+}
+
+func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) ([]named, []func(), error) {
+	var comps []named
+	var closers []func()
+	prefix := cfg.Kafka.TopicPrefix
+	rf := int16(cfg.Kafka.ReplicationFactor)
+	if o.Role == RoleAll || o.Role == RoleCapture {
+		for _, s := range cfg.Sources {
+			var tables []postgres.TableName
+			for _, t := range s.QualifiedTables() {
+				tables = append(tables, postgres.TableName{Schema: t.Schema, Name: t.Name})
+			}
+			comps = append(comps, named{"source " + s.Name, postgres.New(postgres.Config{
+				Name: s.Name, DSN: s.DSN.Value(), Tables: tables, Slot: s.Slot, Publication: s.Publication,
+				Snapshot: s.Snapshot != config.SnapshotNever, StatusInterval: s.StatusInterval,
+				BatchMaxRecords: s.BatchMaxRecords, BatchMaxWait: s.BatchMaxWait,
+				TopicPrefix: prefix, Partitions: int32(cfg.Kafka.Partitions), RF: rf, TxnTimeout: cfg.Kafka.TransactionTimeout,
+			}, kopts, serde, m, log)})
+		}
+	}
+	if o.Role == RoleAll || o.Role == RoleTransform {
+		p, err := changes.New(changes.Config{
+			TopicPrefix: prefix, Partitions: int32(cfg.Kafka.Partitions), RF: rf, InstanceID: o.InstanceID,
+			StateDir:  filepath.Join(cfg.DataDir, "state", changes.Stage, o.InstanceID),
+			BatchSize: cfg.Transform.Changes.BatchSize, TxnTimeout: cfg.Kafka.TransactionTimeout,
+		}, kopts, serde, m, log)
+		if err != nil {
+			return nil, closers, err
+		}
+		comps = append(comps, named{"changes stage", p})
+	}
+	if o.Role == RoleAll || o.Role == RoleSink {
+		var prod *kgo.Client
+		for _, s := range cfg.Sinks {
+			if prod == nil {
+				var err error
+				if prod, err = kgo.NewClient(kopts...); err != nil {
+					return nil, closers, err
+				}
+				closers = append(closers, prod.Close)
+			}
+			wc := warehouse.Config{
+				Name: s.Name, DSN: s.DSN.Value(), Schema: s.SchemaName(), BatchSize: s.BatchSize, BatchTimeout: s.BatchTimeout,
+				SoftDelete: s.DeleteMode == config.DeleteSoft, IgnoreTruncate: s.Truncate == config.TruncateIgnore,
+			}
+			for _, st := range cfg.SinkTables(s) {
+				wc.Tables = append(wc.Tables, warehouse.TableRef{Source: st.Source, Schema: st.Table.Schema, Table: st.Table.Name})
+				wc.Topics = append(wc.Topics, topics.Change(prefix, st.Source, st.Table.Schema, st.Table.Name))
+			}
+			sk, err := warehouse.New(wc, kopts, serde, dlq.New(topics.DLQ(prefix), prod, m), m, log)
+			if err != nil {
+				return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			comps = append(comps, named{"sink " + s.Name, sk})
+		}
+	}
+	return comps, closers, nil
+}
+
+func handler(reg *prometheus.Registry, comps []named) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	var mu sync.Mutex
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		var notReady []string
+		for _, c := range comps {
+			if !c.c.Ready() {
+				notReady = append(notReady, c.name)
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		if len(notReady) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %s\n", strings.Join(notReady, ", "))
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}

@@ -1,0 +1,99 @@
+package warehouse
+
+import (
+	"fmt"
+	"time"
+)
+
+// TableRef names one captured table: source name, SQL schema and table name.
+type TableRef struct {
+	Source, Schema, Table string
+}
+
+// String returns "source.schema.table".
+func (r TableRef) String() string { return r.Source + "." + r.Schema + "." + r.Table }
+
+// Config configures one warehouse sink. The caller maps the pipeline
+// configuration into it.
+type Config struct {
+	// Name is the sink's configured name; it keys the rows of
+	// <Schema>._syncline_offsets and labels metrics.
+	Name string
+	// DSN is the warehouse connection string. It is never logged.
+	DSN string
+	// Schema is the target schema; default "public".
+	Schema string
+	// Tables are the source tables to deliver; each lands in
+	// <Schema>.<Table.Table>.
+	Tables []TableRef
+	// Topics are the change topics to consume, in the same order as Tables.
+	Topics []string
+	// BatchSize bounds the records applied in one transaction; default 1000.
+	BatchSize int
+	// BatchTimeout bounds how long a batch collects records after its first
+	// one; default 500ms.
+	BatchTimeout time.Duration
+	// SoftDelete keeps deleted rows with _syncline_deleted = true instead of
+	// deleting them.
+	SoftDelete bool
+	// IgnoreTruncate skips truncate changes instead of truncating the target.
+	IgnoreTruncate bool
+	// GroupID is the Kafka consumer group; default "syncline-sink-<Name>".
+	GroupID string
+}
+
+// Defaults used when the Config leaves a field zero.
+const (
+	DefaultSchema       = "public"
+	DefaultBatchSize    = 1000
+	DefaultBatchTimeout = 500 * time.Millisecond
+)
+
+// withDefaults validates c and fills in defaults.
+func (c Config) withDefaults() (Config, error) {
+	if c.Name == "" {
+		return c, fmt.Errorf("warehouse sink: name is empty")
+	}
+	if c.DSN == "" {
+		return c, fmt.Errorf("warehouse sink %q: dsn is empty", c.Name)
+	}
+	if c.Schema == "" {
+		c.Schema = DefaultSchema
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchTimeout <= 0 {
+		c.BatchTimeout = DefaultBatchTimeout
+	}
+	if c.GroupID == "" {
+		c.GroupID = "syncline-sink-" + c.Name
+	}
+	if len(c.Tables) == 0 {
+		return c, fmt.Errorf("warehouse sink %q: no tables", c.Name)
+	}
+	if len(c.Tables) != len(c.Topics) {
+		return c, fmt.Errorf("warehouse sink %q: %d tables but %d topics", c.Name, len(c.Tables), len(c.Topics))
+	}
+	byName := map[string]TableRef{}
+	byTopic := map[string]TableRef{}
+	for i, t := range c.Tables {
+		if t.Table == "" {
+			return c, fmt.Errorf("warehouse sink %q: table %d has no name", c.Name, i)
+		}
+		if c.Topics[i] == "" {
+			return c, fmt.Errorf("warehouse sink %q: table %s has no topic", c.Name, t)
+		}
+		if prev, ok := byName[t.Table]; ok {
+			return c, fmt.Errorf("warehouse sink %q: tables %s and %s both map to %s.%s",
+				c.Name, prev, t, c.Schema, t.Table)
+		}
+		if prev, ok := byTopic[c.Topics[i]]; ok {
+			return c, fmt.Errorf("warehouse sink %q: tables %s and %s both read topic %s",
+				c.Name, prev, t, c.Topics[i])
+		}
+		byName[t.Table] = t
+		byTopic[c.Topics[i]] = t
+	}
+	return c, nil
+}

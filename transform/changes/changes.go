@@ -1,0 +1,483 @@
+// Package changes is the stage between raw and change topics: per source
+// record it drops replays, fills unchanged TOAST columns, drops no-op
+// updates, completes the before image and sets `changed`.
+//
+// It consumes the raw topics read_committed in a consumer group and, for
+// each polled batch, produces change records, changelog records and the
+// consumed offsets in one Kafka transaction (franz-go's
+// GroupTransactSession). Its state, the last change per key, lives in
+// Badger as a cache of the changelog (see package state) and is written
+// only after the transaction committed. So every raw record affects the
+// change topics exactly once, whatever crashes.
+//
+// State per key is the last change record written for it (complete after
+// image, or the delete), prefixed with its position:
+//
+//	uvarint(len(position)) position wire-format-change-record
+package changes
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"syncline/internal/dlq"
+	"syncline/internal/kafka"
+	"syncline/internal/metrics"
+	"syncline/internal/topics"
+	"syncline/schemas"
+	"syncline/transform/state"
+)
+
+// Stage is the name of this stage in metrics, the DLQ and topic names.
+const Stage = "changes"
+
+// Config configures the changes stage.
+type Config struct {
+	TopicPrefix string
+	Partitions  int32 // partitions of the changelog and of change topics it creates
+	RF          int16
+	InstanceID  string // stable per process; part of the transactional id
+	StateDir    string
+	BatchSize   int           // max records per transaction; default 1000
+	TxnTimeout  time.Duration // default 60s
+}
+
+// Processor runs the changes stage.
+type Processor struct {
+	cfg       Config
+	kafkaOpts []kgo.Opt
+	serde     *schemas.Serde
+	dlq       *dlq.DLQ
+	m         *metrics.Metrics
+	log       *slog.Logger
+	store     *state.Store
+	ready     atomic.Bool
+
+	mu       sync.Mutex
+	assigned map[state.Unit]bool // units whose Badger copy may be behind the changelog
+	clParts  int
+}
+
+// New opens the state store and returns the stage.
+func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) (*Processor, error) {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.TxnTimeout <= 0 {
+		cfg.TxnTimeout = 60 * time.Second
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 4
+	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = "0"
+	}
+	st, err := state.Open(cfg.StateDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Processor{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, log: log.With("stage", Stage), store: st, assigned: map[state.Unit]bool{}}, nil
+}
+
+// Ready reports whether the stage is consuming.
+func (p *Processor) Ready() bool { return p.ready.Load() }
+
+// Run processes until ctx is done; the transaction in progress then
+// completes or aborts before Run returns, and the state store is closed.
+func (p *Processor) Run(ctx context.Context) error {
+	defer p.store.Close()
+	changelog := topics.State(p.cfg.TopicPrefix, Stage)
+	dlqTopic := topics.DLQ(p.cfg.TopicPrefix)
+	{
+		cl, err := kgo.NewClient(p.kafkaOpts...)
+		if err != nil {
+			return err
+		}
+		adm := kadm.NewClient(cl)
+		err = kafka.EnsureTopics(ctx, adm,
+			kafka.TopicSpec{Name: changelog, Partitions: p.cfg.Partitions, RF: p.cfg.RF, Compact: true},
+			kafka.TopicSpec{Name: dlqTopic, Partitions: 1, RF: p.cfg.RF})
+		if err == nil {
+			p.clParts, err = kafka.Partitions(ctx, adm, changelog)
+		}
+		cl.Close()
+		if err != nil {
+			return err
+		}
+	}
+	pattern := "^" + regexp.QuoteMeta(topics.RawPrefix(p.cfg.TopicPrefix)) + ".*"
+	sess, err := kgo.NewGroupTransactSession(append(p.kafkaOpts,
+		kgo.ConsumerGroup("syncline-"+Stage),
+		kgo.ConsumeRegex(), kgo.ConsumeTopics(pattern),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.TransactionalID("syncline-"+Stage+"-"+p.cfg.InstanceID),
+		kgo.TransactionTimeout(p.cfg.TxnTimeout),
+		kgo.RecordPartitioner(kafka.KeyPartitioner()),
+		kgo.ProducerLinger(2*time.Millisecond),
+		kgo.MetadataMaxAge(5*time.Second),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, as map[string][]int32) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			for t, ps := range as {
+				for _, pt := range ps {
+					p.assigned[state.Unit{Topic: t, Partition: pt}] = true
+				}
+			}
+		}),
+		kgo.OnPartitionsRevoked(p.forget),
+		kgo.OnPartitionsLost(p.forget),
+	)...)
+	if err != nil {
+		return fmt.Errorf("changes stage client: %w", err)
+	}
+	defer sess.Close()
+	p.dlq = dlq.New(dlqTopic, sess.Client(), p.m)
+	p.ready.Store(true)
+	defer p.ready.Store(false)
+	p.log.Info("consuming raw topics", "pattern", pattern)
+	ensured := map[string]bool{}
+	for {
+		fs := sess.PollRecords(ctx, p.cfg.BatchSize)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fs.EachError(func(t string, pt int32, err error) {
+			ferr = fmt.Errorf("fetch %s/%d: %w", t, pt, err)
+		})
+		if ferr != nil {
+			p.log.Warn("fetch error", "err", ferr)
+			continue
+		}
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		tx := &txn{p: p, cl: sess.Client(), changelog: changelog, overlay: map[string][]byte{}, batch: state.NewBatch(), clOffsets: map[state.Unit]int64{}}
+		perr := tx.process(ctx, fs, ensured)
+		committed, err := sess.End(ctx, kgo.TransactionEndTry(perr == nil))
+		if err != nil || perr != nil {
+			// Unknown outcome or processing failure: the session rewinds to
+			// the committed offsets; catch state up before going on.
+			p.markAllStale()
+			if perr != nil {
+				p.log.Error("batch failed; retrying from the committed offsets", "err", perr)
+				if errors.Is(perr, errFatal) {
+					return perr
+				}
+			} else {
+				p.log.Warn("ending transaction failed; state will be restored from the changelog", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		if !committed {
+			continue
+		}
+		for u, off := range tx.clOffsets {
+			tx.batch.Offset(u, off+1)
+		}
+		if err := p.store.Apply(tx.batch); err != nil {
+			p.markAllStale()
+			p.log.Error("apply state failed; will restore from the changelog", "err", err)
+			continue
+		}
+		tx.commitMetrics()
+	}
+}
+
+var errFatal = errors.New("fatal")
+
+func (p *Processor) forget(_ context.Context, _ *kgo.Client, rs map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for t, ps := range rs {
+		for _, pt := range ps {
+			delete(p.assigned, state.Unit{Topic: t, Partition: pt})
+		}
+	}
+}
+
+func (p *Processor) markAllStale() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for u := range p.assigned {
+		p.assigned[u] = true
+	}
+}
+
+// ensureFresh restores u from the changelog if its Badger copy may be behind.
+func (p *Processor) ensureFresh(ctx context.Context, u state.Unit) error {
+	p.mu.Lock()
+	stale, ok := p.assigned[u]
+	p.mu.Unlock()
+	if ok && !stale {
+		return nil
+	}
+	start := time.Now()
+	n, err := p.store.Restore(ctx, p.kafkaOpts, topics.State(p.cfg.TopicPrefix, Stage), p.clParts, u)
+	if err != nil {
+		return fmt.Errorf("restore state of %s/%d: %w", u.Topic, u.Partition, err)
+	}
+	if n > 0 {
+		p.log.Info("state restored from changelog", "topic", u.Topic, "partition", u.Partition, "records", n, "took", time.Since(start))
+	}
+	p.mu.Lock()
+	p.assigned[u] = false
+	p.mu.Unlock()
+	return nil
+}
+
+// txn is the work of one Kafka transaction.
+type txn struct {
+	p         *Processor
+	cl        *kgo.Client
+	changelog string
+	overlay   map[string][]byte // uncommitted state, by changelog key; nil = deleted key
+	batch     *state.Batch
+	clOffsets map[state.Unit]int64
+
+	mu      sync.Mutex
+	prodErr error
+
+	dups, noops int
+}
+
+func (t *txn) produce(ctx context.Context, r *kgo.Record, onOK func(*kgo.Record)) {
+	t.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if err != nil {
+			if t.prodErr == nil {
+				t.prodErr = err
+			}
+			return
+		}
+		if onOK != nil {
+			onOK(r)
+		}
+	})
+}
+
+func (t *txn) commitMetrics() {
+	t.p.m.DuplicatesDropped.WithLabelValues(Stage).Add(float64(t.dups))
+	t.p.m.NoopUpdatesDropped.Add(float64(t.noops))
+}
+
+func (t *txn) process(ctx context.Context, fs kgo.Fetches, ensured map[string]bool) error {
+	var err error
+	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+		if err != nil || len(ftp.Records) == 0 {
+			return
+		}
+		u := state.Unit{Topic: ftp.Topic, Partition: ftp.Partition}
+		if err = t.p.ensureFresh(ctx, u); err != nil {
+			return
+		}
+		for _, r := range ftp.Records {
+			if err = t.record(ctx, u, r, ensured); err != nil {
+				return
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if err := t.cl.Flush(ctx); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.prodErr
+}
+
+// stateOf returns the current state entry of a key: position and change.
+func (t *txn) stateOf(ctx context.Context, u state.Unit, key []byte) (string, *schemas.Change, error) {
+	ck := string(u.Key(key))
+	v, ok := t.overlay[ck]
+	if !ok {
+		var err error
+		v, err = t.p.store.Get(u, key)
+		if err != nil {
+			return "", nil, err
+		}
+	}
+	if v == nil {
+		return "", nil, nil
+	}
+	pos, rec, err := decodeEntry(v)
+	if err != nil {
+		return "", nil, err
+	}
+	ch, err := t.p.serde.Decode(ctx, nil, rec)
+	if err != nil {
+		return "", nil, fmt.Errorf("decode state entry: %w", err)
+	}
+	return pos, ch, nil
+}
+
+func encodeEntry(pos string, rec []byte) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(pos)))
+	b = append(b, pos...)
+	return append(b, rec...)
+}
+
+func decodeEntry(b []byte) (string, []byte, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || uint64(len(b)-w) < n {
+		return "", nil, fmt.Errorf("state entry: bad length prefix")
+	}
+	return string(b[w : w+int(n)]), b[w+int(n):], nil
+}
+
+func (t *txn) setState(ctx context.Context, u state.Unit, key, entry []byte) {
+	ck := u.Key(key)
+	t.overlay[string(ck)] = entry
+	t.batch.PutRaw(ck, entry)
+	rec := &kgo.Record{Topic: t.changelog, Partition: state.ChangelogPartition(u, t.p.clParts), Key: ck, Value: entry}
+	t.produce(kafka.Manual(ctx), rec, func(r *kgo.Record) {
+		if r.Offset > t.clOffsets[u] {
+			t.clOffsets[u] = r.Offset
+		}
+	})
+}
+
+func (t *txn) park(ctx context.Context, reason string, cause error, r *kgo.Record) {
+	t.p.log.Warn("record parked in the DLQ", "reason", reason, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", cause)
+	t.produce(ctx, t.p.dlq.Record(Stage, reason, cause, r), nil)
+}
+
+func (t *txn) record(ctx context.Context, u state.Unit, r *kgo.Record, ensured map[string]bool) error {
+	ch, err := t.p.serde.Decode(ctx, r.Key, r.Value)
+	if err != nil {
+		t.park(ctx, "undecodable", err, r)
+		return nil
+	}
+	out := topics.ChangeFromRaw(t.p.cfg.TopicPrefix, r.Topic)
+	if !ensured[out] {
+		adm := kadm.NewClient(t.cl)
+		if err := kafka.EnsureTopics(ctx, adm, kafka.TopicSpec{Name: out, Partitions: t.p.cfg.Partitions, RF: t.p.cfg.RF}); err != nil {
+			return err
+		}
+		ensured[out] = true
+	}
+	enc, err := t.p.serde.Encoder(ctx, out, ch.Table)
+	if err != nil {
+		return fmt.Errorf("register schema for %s: %w", out, err)
+	}
+	if ch.Op == schemas.OpTruncate {
+		return t.truncate(ctx, u, r, ch, enc, out)
+	}
+	if len(r.Key) < 5 {
+		t.park(ctx, "no_key", fmt.Errorf("record without key"), r)
+		return nil
+	}
+	key := r.Key[5:]
+	pos, prev, err := t.stateOf(ctx, u, key)
+	if err != nil {
+		return err
+	}
+	if prev != nil && ch.Source.Position <= pos {
+		t.dups++
+		return nil
+	}
+	var prevRow schemas.Row
+	if prev != nil && prev.Op != schemas.OpDelete {
+		prevRow = prev.After
+	}
+	if len(ch.Unavailable) > 0 && ch.After != nil {
+		if prevRow == nil {
+			t.park(ctx, "toast_unavailable", fmt.Errorf("unchanged TOAST columns %v of %s have no stored value to fill from", ch.Unavailable, ch.Table.ID()), r)
+			return nil
+		}
+		for _, f := range ch.Unavailable {
+			ch.After[f] = prevRow[f]
+		}
+		ch.Unavailable = nil
+	}
+	switch {
+	case ch.Op == schemas.OpDelete:
+		if prevRow != nil {
+			ch.Before = prevRow
+		}
+		ch.Changed = nil
+	case prevRow != nil:
+		ch.Before = prevRow
+		ch.Changed = schemas.ChangedFields(ch.Table, prevRow, ch.After)
+		if len(ch.Changed) == 0 {
+			t.noops++
+			return nil
+		}
+		if ch.Op == schemas.OpCreate {
+			ch.Op = schemas.OpUpdate
+		}
+	default:
+		if ch.Before != nil && ch.Op == schemas.OpUpdate {
+			ch.Changed = schemas.ChangedFields(ch.Table, ch.Before, ch.After)
+		} else {
+			ch.Before = nil
+			ch.Changed = schemas.ChangedFields(ch.Table, nil, ch.After)
+		}
+	}
+	k, v, err := enc.Encode(ch)
+	if err != nil {
+		t.park(ctx, "unencodable", err, r)
+		return nil
+	}
+	t.produce(ctx, &kgo.Record{Topic: out, Key: k, Value: v}, nil)
+	t.setState(ctx, u, key, encodeEntry(ch.Source.Position, v))
+	return nil
+}
+
+// truncate forwards a truncate to the same partition of the change topic
+// and forgets the unit's keys.
+func (t *txn) truncate(ctx context.Context, u state.Unit, r *kgo.Record, ch *schemas.Change, enc *schemas.Encoder, out string) error {
+	_, v, err := enc.Encode(ch)
+	if err != nil {
+		t.park(ctx, "unencodable", err, r)
+		return nil
+	}
+	t.produce(ctx, &kgo.Record{Topic: out, Partition: r.Partition, Value: v}, nil)
+	var keys [][]byte
+	err = t.p.store.Scan(u, func(k, _ []byte) error {
+		keys = append(keys, k)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for ck, v := range t.overlay {
+		cu, k, err := state.ParseKey([]byte(ck))
+		if err == nil && cu == u && v != nil {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		ck := u.Key(k)
+		t.overlay[string(ck)] = nil
+		t.batch.PutRaw(ck, nil)
+		t.produce(kafka.Manual(ctx), &kgo.Record{Topic: t.changelog, Partition: state.ChangelogPartition(u, t.p.clParts), Key: ck}, func(r *kgo.Record) {
+			if r.Offset > t.clOffsets[u] {
+				t.clOffsets[u] = r.Offset
+			}
+		})
+	}
+	return nil
+}
