@@ -61,12 +61,12 @@ func (l compatLevel) transitive() bool {
 // incompatibility types, as named by Avro's Java SchemaCompatibility (and
 // so by Confluent's error messages).
 const (
-	incompatNameMismatch        = "NAME_MISMATCH"
-	incompatFixedSizeMismatch   = "FIXED_SIZE_MISMATCH"
-	incompatMissingEnumSymbols  = "MISSING_ENUM_SYMBOLS"
-	incompatReaderFieldNoDflt   = "READER_FIELD_MISSING_DEFAULT_VALUE"
-	incompatTypeMismatch        = "TYPE_MISMATCH"
-	incompatMissingUnionBranch  = "MISSING_UNION_BRANCH"
+	incompatNameMismatch       = "NAME_MISMATCH"
+	incompatFixedSizeMismatch  = "FIXED_SIZE_MISMATCH"
+	incompatMissingEnumSymbols = "MISSING_ENUM_SYMBOLS"
+	incompatReaderFieldNoDflt  = "READER_FIELD_MISSING_DEFAULT_VALUE"
+	incompatTypeMismatch       = "TYPE_MISMATCH"
+	incompatMissingUnionBranch = "MISSING_UNION_BRANCH"
 )
 
 // incompatibility is one reason a reader cannot read a writer's data.

@@ -49,15 +49,17 @@ func runStandalone(t *testing.T, dir string) (kafka []string, url string, stop f
 	t.Helper()
 	capture := &readyCapture{ready: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	var runErr error
+	done := make(chan struct{})
 	go func() {
-		done <- RunStandalone(ctx, BrokerConfig{DataDir: dir, Listen: "127.0.0.1:0", CompactInterval: -1}, "127.0.0.1:0", slog.New(capture))
+		defer close(done)
+		runErr = RunStandalone(ctx, BrokerConfig{DataDir: dir, Listen: "127.0.0.1:0", CompactInterval: -1}, "127.0.0.1:0", slog.New(capture))
 	}()
 	select {
 	case <-capture.ready:
-	case err := <-done:
+	case <-done:
 		cancel()
-		t.Fatalf("RunStandalone returned before it was ready: %v", err)
+		t.Fatalf("RunStandalone returned before it was ready: %v", runErr)
 	case <-time.After(30 * time.Second):
 		cancel()
 		t.Fatal("RunStandalone not ready within 30s")
@@ -65,8 +67,8 @@ func runStandalone(t *testing.T, dir string) (kafka []string, url string, stop f
 	stop = func() error {
 		cancel()
 		select {
-		case err := <-done:
-			return err
+		case <-done:
+			return runErr
 		case <-time.After(30 * time.Second):
 			t.Fatal("RunStandalone did not stop within 30s")
 			return nil

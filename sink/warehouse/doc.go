@@ -51,6 +51,9 @@
 //     schemas.FormatText, NULL stays NULL) and are cast to the column's
 //     type in SQL; the type modifier is applied by the assignment, so a
 //     value that does not fit is an error, never silently truncated.
+//     (Arrays of text per column rather than a temp table filled by COPY:
+//     one round trip per statement either way, without creating and
+//     dropping a catalog entry twice a second.)
 //     Records parked in the DLQ are produced before COMMIT.
 //  5. After COMMIT: metrics (syncline_sink_writes_total{result="ok"} by
 //     rows written, syncline_end_to_end_latency_seconds per change from

@@ -130,7 +130,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		if classify(err) == classFatal {
 			return fmt.Errorf("warehouse sink %q: %w", s.cfg.Name, err)
 		}
-		s.log.Warn("warehouse not reachable; retrying", "err", err)
+		s.log.Warn("cannot connect to or prepare the warehouse; retrying", "err", err)
 		if !sleep(ctx, backoff(attempt)) {
 			return nil
 		}
@@ -220,7 +220,7 @@ func (s *Sink) Run(ctx context.Context) error {
 
 func (s *Sink) failed(err error) {
 	s.m.SinkErrors.WithLabelValues(s.cfg.Name, "retryable").Inc()
-	s.log.Warn("batch rolled back; will re-seek and retry", "err", err)
+	s.log.Warn("warehouse error; the batch (if any) rolled back, will re-seek to the stored offsets and retry", "err", err)
 	if classify(err) == classDrift {
 		for _, t := range s.targets {
 			t.forget()
@@ -253,13 +253,20 @@ func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 			s.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
 		})
 		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
-		if len(recs) > 0 && deadline.IsZero() {
-			deadline = time.Now().Add(s.cfg.BatchTimeout)
-		}
 		if ctx.Err() != nil {
 			// Shutting down: a batch not yet applied is simply not
 			// applied; its records are read again next time.
 			return nil
+		}
+		if len(recs) == 0 {
+			// Only errors: return, so that Run releases the rebalance
+			// block this poll took (the next poll would keep holding it
+			// for as long as no record arrives), and do not spin.
+			sleep(ctx, backoffMin)
+			return nil
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(s.cfg.BatchTimeout)
 		}
 		if s.rebalanceWanted.Load() || (!deadline.IsZero() && !time.Now().Before(deadline)) {
 			break

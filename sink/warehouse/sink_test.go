@@ -32,10 +32,12 @@ func kindsTable() *schemas.Table {
 		schemas.Column{Name: "tags", PGType: "text[]", Kind: schemas.KindString},
 		schemas.Column{Name: "code", PGType: "character varying(8)", Kind: schemas.KindString},
 		schemas.Column{Name: "mood", PGType: "mood", Kind: schemas.KindString}, // an enum only the source has
+		schemas.Column{Name: "initials", PGType: "character(3)", Kind: schemas.KindString},
+		schemas.Column{Name: "flags", PGType: "bit(4)", Kind: schemas.KindString},
 	)
 }
 
-var kindCols = []string{"id", "big", "amount", "Display Name", "photo", "seen_at", "born", "active", "prefs", "ext_id", "tags", "code", "mood"}
+var kindCols = []string{"id", "big", "amount", "Display Name", "photo", "seen_at", "born", "active", "prefs", "ext_id", "tags", "code", "mood", "initials", "flags"}
 
 func fullRow(id int32, name string) schemas.Row {
 	return schemas.Row{
@@ -43,6 +45,7 @@ func fullRow(id int32, name string) schemas.Row {
 		"photo": []byte{0, 1, 0xff}, "seen_at": time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC),
 		"born": time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC), "active": true, "prefs": `{"a": [1, "x"]}`,
 		"ext_id": "1b4e28ba-2fa1-11d2-883f-0016cb3b0a01", "tags": `{a,"b c"}`, "code": "AB-12", "mood": "happy",
+		"initials": "ab ", "flags": "1010", // char(3)::text drops the padding
 	}
 }
 
@@ -76,9 +79,9 @@ func TestEveryKindArrivesColumnForColumn(t *testing.T) {
 	t.Run("inserts, updates and deletes leave exactly the expected rows", func(t *testing.T) {
 		got := e.rows("customers", kindCols...)
 		want := []string{
-			`1|1099511627776|12.50|Zoë 日本語 🚀|\x0001ff|2024-05-06 07:08:09.123456+00|1999-12-31|true|{"a": [1, "x"]}|1b4e28ba-2fa1-11d2-883f-0016cb3b0a01|{a,"b c"}|AB-12|happy`,
-			`2|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL`,
-			`3|1099511627776|-999.99|after|\x0001ff|2024-05-06 07:08:09.123456+00|1999-12-31|false|{"a": [1, "x"]}|1b4e28ba-2fa1-11d2-883f-0016cb3b0a01|{a,"b c"}|AB-12|happy`,
+			`1|1099511627776|12.50|Zoë 日本語 🚀|\x0001ff|2024-05-06 07:08:09.123456+00|1999-12-31|true|{"a": [1, "x"]}|1b4e28ba-2fa1-11d2-883f-0016cb3b0a01|{a,"b c"}|AB-12|happy|ab|1010`,
+			`2|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL|NULL`,
+			`3|1099511627776|-999.99|after|\x0001ff|2024-05-06 07:08:09.123456+00|1999-12-31|false|{"a": [1, "x"]}|1b4e28ba-2fa1-11d2-883f-0016cb3b0a01|{a,"b c"}|AB-12|happy|ab|1010`,
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("rows:\n got %q\nwant %q", got, want)
@@ -91,6 +94,7 @@ WHERE attrelid = 'analytics.customers'::regclass AND attnum > 0 AND NOT attisdro
 			"id|integer|true", "big|bigint|false", "amount|numeric(12,2)|false", "Display Name|text|false",
 			"photo|bytea|false", "seen_at|timestamp with time zone|false", "born|date|false", "active|boolean|false",
 			"prefs|jsonb|false", "ext_id|uuid|false", "tags|text[]|false", "code|character varying(8)|false", "mood|text|false",
+			"initials|character(3)|false", "flags|bit(4)|false",
 			"_syncline_position|text|true", "_syncline_op|text|true", "_syncline_synced_at|timestamp with time zone|true",
 		}
 		if !slices.Equal(got, want) {
@@ -420,28 +424,33 @@ func TestRejectedRowsGoToTheDLQAndTheRestCommits(t *testing.T) {
 	e.createTopic(topicOf(tbl), 1)
 	// The warehouse has a constraint the source does not.
 	e.exec(`CREATE SCHEMA analytics; CREATE TABLE analytics.people (
-	id integer PRIMARY KEY, name text CHECK (name <> 'bad'),
+	id integer PRIMARY KEY, name varchar(10) CHECK (name <> 'bad'),
 	_syncline_position text NOT NULL, _syncline_op text NOT NULL, _syncline_synced_at timestamptz NOT NULL)`)
 	e.start(e.config("wh", tbl))
 	e.produce(ins(tbl, 1, person(1, "ok")), ins(tbl, 2, person(2, "bad")), ins(tbl, 3, person(3, "fine")),
-		upd(tbl, 4, person(1, "ok"), person(1, "still ok")))
+		upd(tbl, 4, person(1, "ok"), person(1, "still ok")), ins(tbl, 5, person(5, "far too long for ten")))
 	e.waitCaughtUp("wh", tbl)
 
-	t.Run("the other rows of the batch commit", func(t *testing.T) {
+	t.Run("the other rows of the batch commit, none truncated", func(t *testing.T) {
 		if got := e.rows("people", "id", "name"); !slices.Equal(got, []string{"1|still ok", "3|fine"}) {
 			t.Errorf("rows = %q", got)
 		}
 	})
-	t.Run("the rejected row is parked with the database's error", func(t *testing.T) {
-		r := e.dlqRecords(1)[0]
-		if header(r, "syncline.reason") != "rejected" || header(r, "syncline.offset") != "1" {
-			t.Errorf("headers = %v", r.Headers)
+	t.Run("each rejected row is parked with the database's error", func(t *testing.T) {
+		recs := e.dlqRecords(2)
+		want := map[string]string{"1": "check constraint", "4": "too long"} // offset -> error
+		for _, r := range recs {
+			off := header(r, "syncline.offset")
+			if header(r, "syncline.reason") != "rejected" || want[off] == "" {
+				t.Errorf("headers = %v", r.Headers)
+				continue
+			}
+			if msg := header(r, "syncline.error"); !strings.Contains(msg, want[off]) {
+				t.Errorf("error of offset %s = %q, want the database's %q error", off, msg, want[off])
+			}
 		}
-		if msg := header(r, "syncline.error"); !strings.Contains(msg, "check constraint") {
-			t.Errorf("error = %q, want the database's check constraint error", msg)
-		}
-		if n := e.counter(e.m.SinkErrors.WithLabelValues("wh", "permanent")); n != 1 {
-			t.Errorf("permanent errors = %v, want 1", n)
+		if n := e.counter(e.m.SinkErrors.WithLabelValues("wh", "permanent")); n != 2 {
+			t.Errorf("permanent errors = %v, want 2", n)
 		}
 	})
 }

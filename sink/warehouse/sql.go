@@ -193,7 +193,17 @@ func firstLine(s string) string {
 // fails loudly instead of being truncated), or nil if it does not exist.
 func loadColumns(ctx context.Context, conn *pgx.Conn, ident string) (map[string]string, error) {
 	rows, err := conn.Query(ctx, `
-SELECT a.attname, format_type(a.atttypid, NULL), c.oid IS NOT NULL
+SELECT a.attname,
+	CASE a.atttypid
+		-- Without a modifier these mean character(1) and bit(1), to which an
+		-- explicit cast truncates: cast to the unbounded relative instead.
+		WHEN 'bpchar'::regtype THEN 'text'
+		WHEN '_bpchar'::regtype THEN 'text[]'
+		WHEN 'bit'::regtype THEN 'bit varying'
+		WHEN '_bit'::regtype THEN 'bit varying[]'
+		ELSE format_type(a.atttypid, NULL)
+	END,
+	c.oid IS NOT NULL
 FROM (SELECT to_regclass($1) AS oid) c
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped`, ident)
 	if err != nil {
