@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,8 @@ func (r *run) snapshot(ctx context.Context, name string, cp pglogrepl.LSN) error
 	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(name)); err != nil {
 		return fmt.Errorf("set transaction snapshot %s: %w", name, err)
 	}
+	// Snapshot rows carry the snapshot's start as their commit time.
+	r.txTime = time.Now()
 	pos := Position{System: "postgres", Slot: r.cfg.Slot, LSN: cp.String(), Snapshot: "running", SnapshotLSN: cp.String()}
 	for _, tn := range r.cfg.Tables {
 		ri := r.tables[tn]

@@ -227,7 +227,7 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 		close(b.loopDone)
 	}
 
-	log.Info("embedded kafka broker started", "addrs", b.addrs, "data_dir", cfg.DataDir, "partitions", parts)
+	log.Debug("embedded kafka broker started", "addrs", b.addrs, "data_dir", cfg.DataDir, "partitions", parts)
 	return b, nil
 }
 
@@ -259,7 +259,7 @@ func (b *Broker) Close() error {
 		if b.closeErr != nil {
 			b.log.Error("embedded kafka broker closed with errors", "err", b.closeErr)
 		} else {
-			b.log.Info("embedded kafka broker closed")
+			b.log.Debug("embedded kafka broker closed")
 		}
 	})
 	return b.closeErr

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -381,8 +382,17 @@ func (r *Registry) Serve(ctx context.Context, listen string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("schema registry: listen: %w", err)
 	}
+	// active counts requests being handled, so shutdown can wait for
+	// them without waiting for idle or never-used connections (which
+	// http.Server.Shutdown gives up to five seconds to send a request).
+	var active atomic.Int64
+	handler := r.Handler()
 	srv := &http.Server{
-		Handler:           r.Handler(),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			active.Add(1)
+			defer active.Add(-1)
+			handler.ServeHTTP(w, req)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
 	}
@@ -399,14 +409,16 @@ func (r *Registry) Serve(ctx context.Context, listen string) (string, error) {
 		case <-ctx.Done():
 		case <-r.closed:
 		}
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(shutdownCtx); err != nil {
-			srv.Close()
+		// Shutdown stops accepting and closes idle connections; we
+		// close everything once in-flight requests are done.
+		go srv.Shutdown(context.Background()) //nolint:errcheck // Close below ends it
+		for deadline := time.Now().Add(5 * time.Second); active.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
 		}
+		srv.Close()
 	}()
 	url := "http://" + dialableAddr(ln.Addr())
-	r.log.Info("schema registry serving", "url", url)
+	r.log.Debug("schema registry serving", "url", url)
 	return url, nil
 }
 

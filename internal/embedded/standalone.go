@@ -7,15 +7,11 @@ import (
 	"log/slog"
 )
 
-// DefaultRegistryListen is where RunStandalone serves the schema registry
-// when no address is given: Confluent's default port, on loopback.
-const DefaultRegistryListen = "127.0.0.1:8081"
-
-// RunStandalone runs an embedded broker and a schema registry persisted in
-// it until ctx is done, then shuts both down (flushing the broker's
-// DataDir). It backs `syncline broker`. registryListen "" means
-// DefaultRegistryListen. A nil logger falls back to cfg.Logger, then
-// slog.Default(). It returns nil after a clean shutdown.
+// RunStandalone runs an embedded broker and, unless registryListen is
+// empty, a schema registry persisted in it and served on registryListen,
+// until ctx is done; then it shuts both down (flushing the broker's
+// DataDir). It backs `syncline broker`. A nil logger falls back to
+// cfg.Logger, then slog.Default(). It returns nil after a clean shutdown.
 func RunStandalone(ctx context.Context, cfg BrokerConfig, registryListen string, logger *slog.Logger) (err error) {
 	if logger == nil {
 		logger = cfg.Logger
@@ -25,9 +21,6 @@ func RunStandalone(ctx context.Context, cfg BrokerConfig, registryListen string,
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logger
-	}
-	if registryListen == "" {
-		registryListen = DefaultRegistryListen
 	}
 
 	broker, err := StartBroker(ctx, cfg)
@@ -40,22 +33,23 @@ func RunStandalone(ctx context.Context, cfg BrokerConfig, registryListen string,
 		}
 	}()
 
-	reg, err := NewRegistry(ctx, RegistryConfig{Brokers: broker.Addrs(), Logger: logger})
-	if err != nil {
-		return err
+	url := ""
+	if registryListen != "" {
+		reg, err := NewRegistry(ctx, RegistryConfig{Brokers: broker.Addrs(), Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer reg.Close()
+		if url, err = reg.Serve(ctx, registryListen); err != nil {
+			return err
+		}
 	}
-	defer reg.Close()
 
-	url, err := reg.Serve(ctx, registryListen)
-	if err != nil {
-		return err
+	attrs := []any{"kafka_bootstrap", broker.Addrs(), "data_dir", cfg.DataDir}
+	if url != "" {
+		attrs = append(attrs, "schema_registry_url", url)
 	}
-
-	logger.Info("syncline standalone services ready",
-		"kafka_bootstrap", broker.Addrs(),
-		"schema_registry_url", url,
-		"data_dir", cfg.DataDir,
-	)
+	logger.Info("syncline standalone services ready", attrs...)
 	<-ctx.Done()
 	logger.Info("syncline standalone services shutting down")
 	return nil

@@ -45,7 +45,7 @@ func (h *readyCapture) Handle(_ context.Context, r slog.Record) error {
 
 // runStandalone starts RunStandalone and returns its addresses and a
 // function that stops it and returns its error.
-func runStandalone(t *testing.T, dir string) (kafka []string, url string, stop func() error) {
+func runStandalone(t *testing.T, dir, registryListen string) (kafka []string, url string, stop func() error) {
 	t.Helper()
 	capture := &readyCapture{ready: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -53,7 +53,7 @@ func runStandalone(t *testing.T, dir string) (kafka []string, url string, stop f
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runErr = RunStandalone(ctx, BrokerConfig{DataDir: dir, Listen: "127.0.0.1:0", CompactInterval: -1}, "127.0.0.1:0", slog.New(capture))
+		runErr = RunStandalone(ctx, BrokerConfig{DataDir: dir, Listen: "127.0.0.1:0", CompactInterval: -1}, registryListen, slog.New(capture))
 	}()
 	select {
 	case <-capture.ready:
@@ -88,7 +88,7 @@ func TestRunStandalone(t *testing.T) {
 		ctx := testContext(t)
 		dir := t.TempDir()
 
-		kafka, url, stop := runStandalone(t, dir)
+		kafka, url, stop := runStandalone(t, dir, "127.0.0.1:0")
 		cl, err := sr.NewClient(sr.URLs(url))
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func TestRunStandalone(t *testing.T) {
 			t.Fatalf("RunStandalone returned %v after cancel, want nil", err)
 		}
 
-		kafka, url, stop = runStandalone(t, dir)
+		kafka, url, stop = runStandalone(t, dir, "127.0.0.1:0")
 		cl, err = sr.NewClient(sr.URLs(url))
 		if err != nil {
 			t.Fatal(err)
@@ -124,11 +124,28 @@ func TestRunStandalone(t *testing.T) {
 
 	t.Run("a busy registry address fails startup", func(t *testing.T) {
 		t.Parallel()
-		_, url, _ := runStandalone(t, "")
+		_, url, _ := runStandalone(t, "", "127.0.0.1:0")
 		addr := url[len("http://"):]
 		err := RunStandalone(testContext(t), BrokerConfig{Listen: "127.0.0.1:0", Logger: discardLogger}, addr, discardLogger)
 		if err == nil {
 			t.Fatal("RunStandalone on a busy registry address succeeded")
+		}
+	})
+}
+
+func TestRunStandaloneWithoutRegistry(t *testing.T) {
+	t.Parallel()
+	t.Run("an empty registry address runs the broker alone", func(t *testing.T) {
+		kafka, url, stop := runStandalone(t, "", "")
+		if url != "" {
+			t.Fatalf("a registry was started at %s", url)
+		}
+		topics, err := kadm.NewClient(newTestClient(t, kafka)).ListTopics(testContext(t))
+		if err != nil || topics.Has(DefaultRegistryTopic) {
+			t.Fatalf("topics = %v, %v; want no registry topic", topics.Names(), err)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

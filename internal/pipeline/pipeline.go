@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"golang.org/x/sync/errgroup"
@@ -168,6 +169,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	}
 	serde := schemas.NewSerde(src)
 
+	if err := ensureTopics(ctx, cfg, kopts); err != nil {
+		return err
+	}
 	comps, closers, err := build(cfg, o, kopts, serde, m, log)
 	defer func() {
 		for _, c := range closers {
@@ -216,6 +220,43 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	return err
 }
 
+// rawTopics lists the raw topics of every configured table.
+func rawTopics(cfg *config.Config) []string {
+	var out []string
+	for _, s := range cfg.Sources {
+		for _, t := range s.QualifiedTables() {
+			out = append(out, topics.Raw(cfg.Kafka.TopicPrefix, s.Name, t.Schema, t.Name))
+		}
+	}
+	return out
+}
+
+// ensureTopics creates the topics of the configured tables and the internal
+// topics up front, so no component waits for another to create them.
+func ensureTopics(ctx context.Context, cfg *config.Config, kopts []kgo.Opt) error {
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	prefix, parts, rf := cfg.Kafka.TopicPrefix, int32(cfg.Kafka.Partitions), int16(cfg.Kafka.ReplicationFactor)
+	specs := []kafka.TopicSpec{
+		{Name: topics.Offsets(prefix), Partitions: 1, RF: rf, Compact: true},
+		{Name: topics.DLQ(prefix), Partitions: 1, RF: rf},
+		{Name: topics.State(prefix, changes.Stage), Partitions: parts, RF: rf, Compact: true},
+	}
+	for _, raw := range rawTopics(cfg) {
+		specs = append(specs, kafka.TopicSpec{Name: raw, Partitions: parts, RF: rf},
+			kafka.TopicSpec{Name: topics.ChangeFromRaw(prefix, raw), Partitions: parts, RF: rf})
+	}
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ectx, kadm.NewClient(cl), specs...); err != nil {
+		return fmt.Errorf("create topics (the Kafka principal needs CREATE on the cluster or the topics must exist): %w", err)
+	}
+	return nil
+}
+
 func tlsOf(t config.TLS) kafka.TLSConfig {
 	return kafka.TLSConfig{Enabled: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName}
 }
@@ -244,6 +285,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			TopicPrefix: prefix, Partitions: int32(cfg.Kafka.Partitions), RF: rf, InstanceID: o.InstanceID,
 			StateDir:  filepath.Join(cfg.DataDir, "state", changes.Stage, o.InstanceID),
 			BatchSize: cfg.Transform.Changes.BatchSize, TxnTimeout: cfg.Kafka.TransactionTimeout,
+			Topics: rawTopics(cfg),
 		}, kopts, serde, m, log)
 		if err != nil {
 			return nil, closers, err

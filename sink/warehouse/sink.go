@@ -231,7 +231,8 @@ func (s *Sink) failed(err error) {
 }
 
 // collect polls one batch: up to BatchSize records, for at most BatchTimeout
-// after the first one, cut short when a rebalance is waiting or ctx ends.
+// after the first one, cut short when a rebalance is waiting, when a poll
+// drained what was buffered, or when ctx ends.
 // The rebalance block is held from the first poll that returned.
 func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 	var recs []*kgo.Record
@@ -241,7 +242,8 @@ func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 		if !deadline.IsZero() {
 			pctx, cancel = context.WithDeadline(ctx, deadline)
 		}
-		fs := s.cl.PollRecords(pctx, s.cfg.BatchSize-len(recs))
+		want := s.cfg.BatchSize - len(recs)
+		fs := s.cl.PollRecords(pctx, want)
 		cancel()
 		if fs.IsClientClosed() {
 			return nil
@@ -269,6 +271,11 @@ func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 			deadline = time.Now().Add(s.cfg.BatchTimeout)
 		}
 		if s.rebalanceWanted.Load() || (!deadline.IsZero() && !time.Now().Before(deadline)) {
+			break
+		}
+		if fs.NumRecords() < want {
+			// Everything buffered was taken: apply now rather than wait
+			// for more, so latency stays low when traffic is light.
 			break
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +49,11 @@ type Config struct {
 	RF          int16
 	InstanceID  string // stable per process; part of the transactional id
 	StateDir    string
-	BatchSize   int           // max records per transaction; default 1000
-	TxnTimeout  time.Duration // default 60s
+	// Topics are the raw topics to consume. Empty: every topic matching
+	// <prefix>.raw.* (discovered as they appear).
+	Topics     []string
+	BatchSize  int           // max records per transaction; default 1000
+	TxnTimeout time.Duration // default 60s
 }
 
 // Processor runs the changes stage.
@@ -115,10 +119,14 @@ func (p *Processor) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	pattern := "^" + regexp.QuoteMeta(topics.RawPrefix(p.cfg.TopicPrefix)) + ".*"
-	sess, err := kgo.NewGroupTransactSession(append(p.kafkaOpts,
+	consume := []kgo.Opt{kgo.ConsumeTopics(p.cfg.Topics...)}
+	pattern := strings.Join(p.cfg.Topics, ",")
+	if len(p.cfg.Topics) == 0 {
+		pattern = "^" + regexp.QuoteMeta(topics.RawPrefix(p.cfg.TopicPrefix)) + ".*"
+		consume = []kgo.Opt{kgo.ConsumeRegex(), kgo.ConsumeTopics(pattern)}
+	}
+	sess, err := kgo.NewGroupTransactSession(append(append(p.kafkaOpts, consume...),
 		kgo.ConsumerGroup("syncline-"+Stage),
-		kgo.ConsumeRegex(), kgo.ConsumeTopics(pattern),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.TransactionalID("syncline-"+Stage+"-"+p.cfg.InstanceID),
@@ -145,7 +153,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.dlq = dlq.New(dlqTopic, sess.Client(), p.m)
 	p.ready.Store(true)
 	defer p.ready.Store(false)
-	p.log.Info("consuming raw topics", "pattern", pattern)
+	p.log.Info("consuming raw topics", "topics", pattern)
 	ensured := map[string]bool{}
 	for {
 		fs := sess.PollRecords(ctx, p.cfg.BatchSize)
