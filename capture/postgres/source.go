@@ -28,7 +28,7 @@ type Config struct {
 	Tables          []TableName // tables to capture
 	Slot            string      // replication slot; default syncline_<name>
 	Publication     string      // publication; default syncline_<name>
-	Snapshot        bool        // take the initial snapshot when the slot is created
+	NoSnapshot      bool        // skip the initial snapshot when the slot is created
 	StatusInterval  time.Duration
 	BatchMaxRecords int           // records per Kafka transaction (soft cap, checked at commits)
 	BatchMaxWait    time.Duration // max time a Kafka transaction stays open waiting for more commits
@@ -295,7 +295,7 @@ func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
 	if err != nil && err != pgx.ErrNoRows {
 		return 0, fmt.Errorf("look up slot %s: %w", r.cfg.Slot, err)
 	}
-	done := r.pos.Snapshot == "done" || (r.pos.LSN != "" && !r.cfg.Snapshot)
+	done := r.pos.Snapshot == "done" || (r.pos.LSN != "" && r.cfg.NoSnapshot)
 	if done && slotExists {
 		lsn, err := pglogrepl.ParseLSN(r.pos.LSN)
 		if err != nil {
@@ -320,7 +320,7 @@ func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
 		}
 	}
 	action := "NOEXPORT_SNAPSHOT"
-	if r.cfg.Snapshot {
+	if !r.cfg.NoSnapshot {
 		action = "EXPORT_SNAPSHOT"
 	}
 	res, err := pglogrepl.CreateReplicationSlot(ctx, r.repl, r.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{SnapshotAction: action, Mode: pglogrepl.LogicalReplication})
@@ -332,7 +332,7 @@ func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
 		return 0, err
 	}
 	r.log.Info("created replication slot", "slot", r.cfg.Slot, "lsn", res.ConsistentPoint)
-	if r.cfg.Snapshot {
+	if !r.cfg.NoSnapshot {
 		if err := r.snapshot(ctx, res.SnapshotName, cp); err != nil {
 			return 0, err
 		}

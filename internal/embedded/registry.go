@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -26,7 +27,7 @@ const DefaultRegistryTopic = "_syncline.schemas"
 const (
 	// writeAttempts bounds how often one API write retries after losing
 	// a race with another registry instance (or a transient error).
-	writeAttempts = 5
+	writeAttempts = 10
 	// writeTimeout bounds the Kafka transaction of one write. The
 	// transaction deliberately outlives a canceled HTTP request: an
 	// abandoned half-finished transaction is worse than a late one.
@@ -208,6 +209,7 @@ func (r *Registry) tail(ctx context.Context) {
 			if rec.Partition != 0 {
 				continue
 			}
+			r.log.Debug("DBG apply", "offset", rec.Offset, "control", rec.Attrs.IsControl(), "key", string(rec.Key), "pid", rec.ProducerID, "epoch", rec.ProducerEpoch)
 			if !rec.Attrs.IsControl() {
 				r.st.apply(rec, r.log)
 			}
@@ -237,6 +239,7 @@ func (r *Registry) syncToEnd(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing start offset: %w", err)
 	}
+	r.log.Debug("DBG sync", "end", end.Offset)
 	if start, ok := starts.Lookup(r.topic, 0); ok && start.Err == nil && start.Offset >= end.Offset {
 		return nil // nothing readable
 	}
@@ -273,8 +276,12 @@ func (r *Registry) mutate(ctx context.Context, plan func(st *registryState) ([]*
 	var lastErr error
 	for attempt := range writeAttempts {
 		if attempt > 0 {
+			// Randomized backoff, so two instances that keep fencing
+			// each other fall out of step.
+			backoff := min(time.Second, 20*time.Millisecond<<attempt)
+			backoff = backoff/2 + rand.N(backoff/2+1)
 			select {
-			case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
+			case <-time.After(backoff):
 			case <-ctx.Done():
 				return errStore(ctx.Err())
 			case <-r.closed:
@@ -298,6 +305,8 @@ func (r *Registry) mutate(ctx context.Context, plan func(st *registryState) ([]*
 		if len(recs) == 0 {
 			return nil
 		}
+		pid, ep, _ := p.ProducerID(ctx)
+		r.log.Debug("DBG commit", "pid", pid, "epoch", ep, "key", string(recs[0].Key))
 		if err := r.commit(ctx, p, recs); err != nil {
 			r.log.Debug("schema registry write failed; retrying on fresh state", "attempt", attempt+1, "err", err)
 			r.dropProducer()

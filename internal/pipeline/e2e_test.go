@@ -399,10 +399,18 @@ func TestPipelineKeepsWarehouseEqualToSourceAcrossRestarts(t *testing.T) {
 		wg.Wait()
 		h.start()
 		h.waitInSync(60 * time.Second)
-		changes := h.customerOps("syncline.app.public.customers")
-		for id, ops := range changes {
-			if id >= 2000 && strings.Join(ops, ",") != "c" {
-				t.Errorf("customer %d inserted once but change topic has ops %v", id, ops)
+		for _, topic := range []string{"syncline.raw.app.public.customers", "syncline.app.public.customers"} {
+			n := 0
+			for id, ops := range h.customerOps(topic) {
+				if id >= 2000 {
+					n++
+					if strings.Join(ops, ",") != "c" {
+						t.Errorf("customer %d inserted once but %s has ops %v", id, topic, ops)
+					}
+				}
+			}
+			if n < 10 {
+				t.Errorf("%s: only %d customers inserted during the stop test; the load did not run", topic, n)
 			}
 		}
 	})

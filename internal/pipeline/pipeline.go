@@ -274,7 +274,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			}
 			comps = append(comps, named{"source " + s.Name, postgres.New(postgres.Config{
 				Name: s.Name, DSN: s.DSN.Value(), Tables: tables, Slot: s.Slot, Publication: s.Publication,
-				Snapshot: s.Snapshot != config.SnapshotNever, StatusInterval: s.StatusInterval,
+				NoSnapshot: s.Snapshot == config.SnapshotNever, StatusInterval: s.StatusInterval,
 				BatchMaxRecords: s.BatchMaxRecords, BatchMaxWait: s.BatchMaxWait,
 				TopicPrefix: prefix, Partitions: int32(cfg.Kafka.Partitions), RF: rf, TxnTimeout: cfg.Kafka.TransactionTimeout,
 			}, kopts, serde, m, log)})
