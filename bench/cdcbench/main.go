@@ -135,15 +135,15 @@ type Report struct {
 		WALMBPerS  float64 `json:"wal_mb_per_sec"`
 	} `json:"physical_limit"`
 	Capture struct {
-		Seconds              float64 `json:"seconds"`
-		RowsPerSec           float64 `json:"rows_per_sec"`
-		RatioToLimit         float64 `json:"ratio_to_limit"`
-		FirstEventSeconds    float64 `json:"first_event_seconds"`
-		RowsPerSecFromFirst  float64 `json:"rows_per_sec_from_first_event"`
-		ReadySeconds         float64 `json:"readyz_seconds"`
-		Events               float64 `json:"events"`
-		MeasuredFrom         string  `json:"measured_from"`
-		MeasuredUntil        string  `json:"measured_until"`
+		Seconds               float64 `json:"seconds"`
+		RowsPerSec            float64 `json:"rows_per_sec"`
+		RatioToLimit          float64 `json:"ratio_to_limit"`
+		FirstEventSeconds     float64 `json:"first_event_seconds"`
+		RowsPerSecFromFirst   float64 `json:"rows_per_sec_from_first_event"`
+		ReadySeconds          float64 `json:"readyz_seconds"`
+		Events                float64 `json:"events"`
+		MeasuredFrom          string  `json:"measured_from"`
+		MeasuredUntil         string  `json:"measured_until"`
 		RatioFromFirstToLimit float64 `json:"ratio_from_first_event_to_limit"`
 	} `json:"capture"`
 	EndToEnd struct {
@@ -385,6 +385,7 @@ func measureSyncline(ctx context.Context, o options, sl *proc, httpAddr string, 
 	start := sl.started
 	var firstEvent, captured, sinkMetric, e2e time.Duration
 	var ready time.Duration
+	var events, writes float64
 	client := &http.Client{Timeout: 5 * time.Second}
 	lastCount := time.Time{}
 	lastLog := time.Now()
@@ -393,7 +394,8 @@ func measureSyncline(ctx context.Context, o options, sl *proc, httpAddr string, 
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for syncline (events %v, e2e %v): %w\n%s", captured, e2e, ctx.Err(), sl.logTail(30))
+			return fmt.Errorf("stopped waiting for syncline after %.1fs (captured %.0f of %.0f, warehouse sink wrote %.0f): %w\n%s",
+				time.Since(start).Seconds(), events, n, writes, ctx.Err(), sl.logTail(30))
 		case <-sl.exited:
 			return fmt.Errorf("syncline exited during the run: %v\n%s", sl.waitErr, sl.logTail(40))
 		case <-tick.C:
@@ -412,8 +414,8 @@ func measureSyncline(ctx context.Context, o options, sl *proc, httpAddr string, 
 		if err != nil {
 			continue // not serving yet
 		}
-		events := m.sum("syncline_source_events_total", `source="`+sourceName+`"`)
-		writes := m.sum("syncline_sink_writes_total", `sink="`+sinkName+`"`, `result="ok"`)
+		events = m.sum("syncline_source_events_total", `source="`+sourceName+`"`)
+		writes = m.sum("syncline_sink_writes_total", `sink="`+sinkName+`"`, `result="ok"`)
 		if firstEvent == 0 && events > 0 {
 			firstEvent = now
 		}
@@ -477,7 +479,11 @@ func printReport(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8s\n", "load (INSERT..SELECT, not read)", r.Load.Seconds, r.Load.RowsPerSec, "")
 	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "pg_recvlogical (physical limit)", r.Limit.Seconds, r.Limit.RowsPerSec, 1.0)
 	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "syncline capture -> Kafka", r.Capture.Seconds, r.Capture.RowsPerSec, r.Capture.RatioToLimit)
-	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "  (from first event)", r.Capture.Seconds-r.Capture.FirstEventSeconds, r.Capture.RowsPerSecFromFirst, r.Capture.RatioFromFirstToLimit)
+	if r.Capture.RowsPerSecFromFirst > 0 {
+		fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "  (from first event)", r.Capture.Seconds-r.Capture.FirstEventSeconds, r.Capture.RowsPerSecFromFirst, r.Capture.RatioFromFirstToLimit)
+	} else {
+		fmt.Fprintf(w, "%-34s %9s %12s %8s\n", "  (from first event)", "n/a", "n/a", "n/a") // all rows in one commit
+	}
 	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "syncline end-to-end -> warehouse", r.EndToEnd.Seconds, r.EndToEnd.RowsPerSec, r.EndToEnd.RatioToLimit)
 	fmt.Fprintf(w, "WAL decoded: %.1f MiB (pg_recvlogical %.1f MiB/s); syncline /readyz after %.2fs, first event after %.2fs; sink_writes_total reached N after %.2fs\n",
 		float64(r.Load.WALBytes)/(1<<20), r.Limit.WALMBPerS, r.Capture.ReadySeconds, r.Capture.FirstEventSeconds, r.EndToEnd.SinkMetricSec)

@@ -118,7 +118,11 @@
 // producer), then reads the topic to its end, then decides the ID and
 // version, then commits. If another instance wrote in between, it fenced
 // our producer and our commit fails; the writer retries on the new state.
-// IDs and versions are therefore never handed out twice. Limitations:
+// A write is acknowledged only once its records have come back through the
+// read_committed tail: franz-go (v1.22.2) can end a transaction with an
+// abort yet report a successful commit when producers fence each other,
+// so a nil commit alone is not trusted. IDs and versions are therefore
+// never handed out twice. Limitations:
 // reads on one instance can lag another instance's writes by the time it
 // takes to fetch them; instances writing at the same time fence each
 // other and retry (writes are rare, so this is cheap); and the Kafka

@@ -74,6 +74,9 @@ type Registry struct {
 	st       *registryState
 	applied  int64         // next offset of the topic to apply
 	advanced chan struct{} // closed and replaced whenever applied moves
+	// awaited holds the offsets of records this instance wrote and has
+	// not yet seen come back committed; the tailer flips them to true.
+	awaited map[int64]bool
 
 	writeMu  sync.Mutex
 	producer *kgo.Client // transactional; guarded by writeMu
@@ -110,6 +113,7 @@ func NewRegistry(ctx context.Context, cfg RegistryConfig) (*Registry, error) {
 		log:      log,
 		st:       newRegistryState(),
 		advanced: make(chan struct{}),
+		awaited:  map[int64]bool{},
 		tailDone: make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
@@ -209,9 +213,11 @@ func (r *Registry) tail(ctx context.Context) {
 			if rec.Partition != 0 {
 				continue
 			}
-			r.log.Debug("DBG apply", "offset", rec.Offset, "control", rec.Attrs.IsControl(), "key", string(rec.Key), "pid", rec.ProducerID, "epoch", rec.ProducerEpoch)
 			if !rec.Attrs.IsControl() {
 				r.st.apply(rec, r.log)
+				if _, ok := r.awaited[rec.Offset]; ok {
+					r.awaited[rec.Offset] = true
+				}
 			}
 			r.applied = max(r.applied, rec.Offset+1)
 		}
@@ -239,7 +245,6 @@ func (r *Registry) syncToEnd(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing start offset: %w", err)
 	}
-	r.log.Debug("DBG sync", "end", end.Offset)
 	if start, ok := starts.Lookup(r.topic, 0); ok && start.Err == nil && start.Offset >= end.Offset {
 		return nil // nothing readable
 	}
@@ -262,7 +267,8 @@ func (r *Registry) syncToEnd(ctx context.Context) error {
 
 // mutate runs one API write: plan looks at the current state and returns
 // the records to write (or an API error); mutate commits them in a Kafka
-// transaction and returns once they are applied locally.
+// transaction and returns once they have been read back committed and
+// applied locally.
 //
 // Every instance on a topic uses the same transactional ID. Initializing
 // the producer fences any other instance's producer, and mutate reads the
@@ -305,16 +311,25 @@ func (r *Registry) mutate(ctx context.Context, plan func(st *registryState) ([]*
 		if len(recs) == 0 {
 			return nil
 		}
-		pid, ep, _ := p.ProducerID(ctx)
-		r.log.Debug("DBG commit", "pid", pid, "epoch", ep, "key", string(recs[0].Key))
-		if err := r.commit(ctx, p, recs); err != nil {
+		offsets, err := r.commit(ctx, p, recs)
+		if err != nil {
 			r.log.Debug("schema registry write failed; retrying on fresh state", "attempt", attempt+1, "err", err)
 			r.dropProducer()
 			lastErr = err
 			continue
 		}
 		if err := r.syncToEnd(ctx); err != nil {
+			r.forget(offsets)
 			return errStore(err)
+		}
+		// A nil commit is not proof: franz-go can turn a commit into an
+		// abort and still return nil (seen when instances fence each
+		// other). Our records must have come back committed.
+		if !r.forget(offsets) {
+			r.log.Debug("schema registry write was aborted despite a successful commit; retrying on fresh state", "attempt", attempt+1)
+			r.dropProducer()
+			lastErr = errors.New("transaction was aborted")
+			continue
 		}
 		return nil
 	}
@@ -351,17 +366,45 @@ func (r *Registry) dropProducer() {
 	}
 }
 
-func (r *Registry) commit(ctx context.Context, p *kgo.Client, recs []*kgo.Record) error {
+// commit writes recs in one transaction and returns their offsets. The
+// offsets are registered as awaited before the commit, so the tailer (which
+// reads committed data only) cannot apply them before we look.
+func (r *Registry) commit(ctx context.Context, p *kgo.Client, recs []*kgo.Record) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	if err := p.BeginTransaction(); err != nil {
-		return err
+		return nil, err
 	}
-	if err := p.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	results := p.ProduceSync(ctx, recs...)
+	if err := results.FirstErr(); err != nil {
 		_ = p.EndTransaction(ctx, kgo.TryAbort)
-		return err
+		return nil, err
 	}
-	return p.EndTransaction(ctx, kgo.TryCommit)
+	offsets := make([]int64, 0, len(results))
+	r.mu.Lock()
+	for _, res := range results {
+		offsets = append(offsets, res.Record.Offset)
+		r.awaited[res.Record.Offset] = false
+	}
+	r.mu.Unlock()
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		r.forget(offsets)
+		return nil, err
+	}
+	return offsets, nil
+}
+
+// forget stops awaiting offsets, reporting whether all of them were seen
+// committed.
+func (r *Registry) forget(offsets []int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := true
+	for _, o := range offsets {
+		all = all && r.awaited[o]
+		delete(r.awaited, o)
+	}
+	return all
 }
 
 // view runs fn with the state read-locked.
@@ -380,7 +423,7 @@ func (r *Registry) Handler() http.Handler {
 // Serve serves Handler on listen ("host:port"; port 0 picks a free port) in
 // the background and returns the registry's base URL, "http://host:port".
 // The server stops when ctx is done or the registry is closed.
-func (r *Registry) Serve(ctx context.Context, listen string) (string, error) {
+func (r *Registry) Serve(ctx context.Context, listen string) (url string, err error) {
 	select {
 	case <-r.closed:
 		return "", errors.New("schema registry closed")
@@ -426,7 +469,7 @@ func (r *Registry) Serve(ctx context.Context, listen string) (string, error) {
 		}
 		srv.Close()
 	}()
-	url := "http://" + dialableAddr(ln.Addr())
+	url = "http://" + dialableAddr(ln.Addr())
 	r.log.Debug("schema registry serving", "url", url)
 	return url, nil
 }

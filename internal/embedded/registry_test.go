@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -701,6 +703,35 @@ func TestRegistryInstancesConverge(t *testing.T) {
 			if err != nil || got.Schema != r.Schema.Schema {
 				t.Fatalf("id %d resolves to %q, %v; want %q", r.ID, got.Schema, err, r.Schema.Schema)
 			}
+		}
+	})
+}
+
+func TestRegistryVerifiesItsCommits(t *testing.T) {
+	t.Parallel()
+	t.Run("a write whose commit was silently turned into an abort is detected and retried", func(t *testing.T) {
+		b := startTestBroker(t, BrokerConfig{CompactInterval: -1})
+		_, cl := startTestRegistry(t, b.Addrs(), "")
+		// franz-go can end a transaction with an abort and still report
+		// a successful commit. Simulate it: the broker aborts the first
+		// commit it is asked for and answers success.
+		var flipped atomic.Bool
+		b.cluster.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			if end, ok := req.(*kmsg.EndTxnRequest); ok && end.Commit && flipped.CompareAndSwap(false, true) {
+				end.Commit = false
+			}
+			return nil, nil, false
+		})
+		ss := register(t, cl, "flipped-value", orderV1)
+		if !flipped.Load() {
+			t.Fatal("no commit was flipped")
+		}
+		if ss.ID != 1 || ss.Version != 1 {
+			t.Fatalf("registered %+v, want id 1 version 1", ss)
+		}
+		recs := consumeAll(t, b.Addrs(), DefaultRegistryTopic, true)
+		if len(recs) != 1 {
+			t.Fatalf("committed records = %v, want exactly the retried registration", recs)
 		}
 	})
 }
