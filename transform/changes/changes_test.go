@@ -179,7 +179,7 @@ func TestChangesStage(t *testing.T) {
 	})
 
 	t.Run("a no-op update and a replayed position produce nothing", func(t *testing.T) {
-		s.raw(schemas.OpUpdate, 1, "second", big, nil)                                        // same values
+		s.raw(schemas.OpUpdate, 1, "second", big, nil)                                     // same values
 		s.raw(schemas.OpUpdate, 1, "old", "old", nil, "0000000000000001/0000000000000001") // older position
 		s.raw(schemas.OpUpdate, 1, "third", nil, []string{"body"})
 		ch := s.next(1)[0]
