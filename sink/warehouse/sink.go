@@ -230,9 +230,20 @@ func (s *Sink) failed(err error) {
 	s.ready.Store(false)
 }
 
+// batchLinger is how long collect waits for more records once a batch has
+// some.
+const batchLinger = 10 * time.Millisecond
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 // collect polls one batch: up to BatchSize records, for at most BatchTimeout
-// after the first one, cut short when a rebalance is waiting, when a poll
-// drained what was buffered, or when ctx ends.
+// after the first one, cut short when a rebalance is waiting, when nothing
+// more arrives within batchLinger, or when ctx ends.
 // The rebalance block is held from the first poll that returned.
 func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 	var recs []*kgo.Record
@@ -240,7 +251,10 @@ func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 	for len(recs) < s.cfg.BatchSize {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if !deadline.IsZero() {
-			pctx, cancel = context.WithDeadline(ctx, deadline)
+			// After the first records, only take what arrives within a
+			// short linger: batches fill up during a catch-up, and light
+			// traffic is applied at once.
+			pctx, cancel = context.WithDeadline(ctx, minTime(deadline, time.Now().Add(batchLinger)))
 		}
 		want := s.cfg.BatchSize - len(recs)
 		fs := s.cl.PollRecords(pctx, want)
@@ -273,10 +287,8 @@ func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 		if s.rebalanceWanted.Load() || (!deadline.IsZero() && !time.Now().Before(deadline)) {
 			break
 		}
-		if fs.NumRecords() < want {
-			// Everything buffered was taken: apply now rather than wait
-			// for more, so latency stays low when traffic is light.
-			break
+		if fs.NumRecords() == 0 && len(recs) > 0 {
+			break // nothing more arrived within the linger
 		}
 	}
 	return recs

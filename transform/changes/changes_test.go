@@ -79,7 +79,7 @@ func (s *stage) start() {
 	}
 	s.t.Cleanup(func() {
 		if s.stop != nil {
-			s.stop()
+			s.halt()
 		}
 	})
 }
