@@ -269,9 +269,6 @@ type ChangesTransform struct {
 	// BatchSize is the maximum number of records per transaction. Default
 	// 1000; at least 1.
 	BatchSize int `yaml:"batch_size"`
-	// CommitInterval is how often progress is committed. Default 200ms;
-	// positive.
-	CommitInterval time.Duration `yaml:"commit_interval"`
 }
 
 // SourceType is the kind of database a source captures from.
@@ -482,7 +479,6 @@ const (
 	defaultRegistryListen     = "127.0.0.1:8081"
 	defaultHTTPListen         = "127.0.0.1:8080"
 	defaultChangesBatchSize   = 1000
-	defaultCommitInterval     = 200 * time.Millisecond
 	defaultStatusInterval     = 10 * time.Second
 	defaultBatchMaxRecords    = 10000
 	defaultBatchMaxWait       = 100 * time.Millisecond
@@ -508,8 +504,7 @@ func Default() *Config {
 		Registry: Registry{Listen: defaultRegistryListen},
 		HTTP:     HTTP{Listen: defaultHTTPListen},
 		Transform: Transform{Changes: ChangesTransform{
-			BatchSize:      defaultChangesBatchSize,
-			CommitInterval: defaultCommitInterval,
+			BatchSize: defaultChangesBatchSize,
 		}},
 	}
 }

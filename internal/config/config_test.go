@@ -62,7 +62,7 @@ func TestLoad(t *testing.T) {
 				TLS:      TLS{Enabled: true, ServerName: "registry.internal"},
 			},
 			HTTP:      HTTP{Listen: "0.0.0.0:8080", Token: "s3cr3t-token"},
-			Transform: Transform{Changes: ChangesTransform{BatchSize: 500, CommitInterval: 250 * time.Millisecond}},
+			Transform: Transform{Changes: ChangesTransform{BatchSize: 500}},
 			Sources: []Source{
 				{
 					Name:            "app",
@@ -207,7 +207,6 @@ sinks:
 		{"the HTTP server listens on 127.0.0.1:8080", got.HTTP.Listen == "127.0.0.1:8080"},
 		{"the replication factor defaults to the broker's", got.Kafka.ReplicationFactor == -1},
 		{"the transaction timeout is 60s", got.Kafka.TransactionTimeout == time.Minute},
-		{"the changes commit interval is 200ms", got.Transform.Changes.CommitInterval == 200*time.Millisecond},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {

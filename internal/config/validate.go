@@ -87,7 +87,6 @@ func (c *Config) validate() []error {
 		v.listenAddr("http.listen", c.HTTP.Listen, ` or "" to disable the HTTP server`)
 	}
 	v.atLeast("transform.changes.batch_size", c.Transform.Changes.BatchSize, 1)
-	v.positive("transform.changes.commit_interval", c.Transform.Changes.CommitInterval)
 
 	v.sources(c.Sources)
 	v.sinks(c.Sinks)
