@@ -106,7 +106,6 @@ sinks: [{name: wh, type: postgres, dsn: "${WH}", from: [app.public.t]}]
 		}
 	}
 	if !strings.Contains(logs.String(), "pipeline stopped") {
-		t.Errorf("no graceful stop in the logs:
-%s", logs.String())
+		t.Errorf("no graceful stop in the logs:\n%s", logs.String())
 	}
 }
