@@ -300,7 +300,7 @@ func TestBrokerCompaction(t *testing.T) {
 		}
 		got := consumeAll(t, b.Addrs(), topic, true)
 		if slices.ContainsFunc(got, func(c consumed) bool { return c.Key == "a" }) {
-			t.Skipf("kfake kept key a (%v): its compaction now respects open transactions", got)
+			t.Logf("kfake kept key a (%v): its compaction now respects open transactions; the guard is no longer needed", got)
 		}
 	})
 }
