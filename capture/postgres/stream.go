@@ -295,7 +295,20 @@ func (r *run) change(ctx context.Context, relID uint32, op schemas.Op, oldType u
 		}
 		return r.park(ctx, rs, ch, vals, cause)
 	}
-	if op == schemas.OpUpdate && oldType == 'K' && keyChanged(rs.table, before, after) {
+	if oldType == 'O' && len(unavailable) > 0 {
+		// REPLICA IDENTITY FULL sent the old row: unchanged TOAST values
+		// are in it.
+		var still []string
+		for _, f := range unavailable {
+			if v, ok := before[f]; ok {
+				after[f] = v
+			} else {
+				still = append(still, f)
+			}
+		}
+		unavailable = still
+	}
+	if op == schemas.OpUpdate && (oldType == 'K' || oldType == 'O') && keyChanged(rs.table, before, after) {
 		// A key change is a delete of the old key and an insert of the new.
 		del := &schemas.Change{Op: schemas.OpDelete, Key: before, Before: before, Source: src}
 		if err := r.emit(ctx, rs, del); err != nil {

@@ -122,6 +122,7 @@ func ReadLatest(ctx context.Context, opts []kgo.Opt, topic string, key string) (
 	}
 	defer rd.Close()
 	var last []byte
+	empty := 0
 	for {
 		// A poll that returns nothing for a while means compaction removed
 		// the tail records; everything below end has been read.
@@ -141,8 +142,14 @@ func ReadLatest(ctx context.Context, opts []kgo.Opt, topic string, key string) (
 			return nil, ferr
 		}
 		if fs.NumRecords() == 0 {
-			return last, nil
+			// Three empty polls in a row (15s): the tail below end was
+			// removed by compaction. A slow broker gets retried.
+			if empty++; empty >= 3 {
+				return last, nil
+			}
+			continue
 		}
+		empty = 0
 		done := false
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.Attrs.IsControl() {

@@ -19,7 +19,6 @@ package changes
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -160,39 +159,57 @@ func (p *Processor) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		var ferr error
+		// Errors of some partitions do not invalidate the records of
+		// others: the consumer has moved past them, so they are processed.
 		fs.EachError(func(t string, pt int32, err error) {
-			ferr = fmt.Errorf("fetch %s/%d: %w", t, pt, err)
+			p.log.Warn("fetch error", "topic", t, "partition", pt, "err", err)
 		})
-		if ferr != nil {
-			p.log.Warn("fetch error", "err", ferr)
+		if fs.NumRecords() == 0 {
 			continue
 		}
-		if fs.NumRecords() == 0 {
+		// Catch up every unit of this poll before the transaction opens,
+		// so a long restore cannot outlive the transaction timeout.
+		var rerr error
+		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			if rerr == nil && len(ftp.Records) > 0 {
+				rerr = p.ensureFresh(ctx, state.Unit{Topic: ftp.Topic, Partition: ftp.Partition})
+			}
+		})
+		if rerr != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			// The polled records must be read again: abort rewinds the
+			// session to the committed offsets.
+			p.log.Error("restoring state failed; retrying", "err", rerr)
+			if err := sess.Begin(); err == nil {
+				_, _ = sess.End(context.WithoutCancel(ctx), kgo.TryAbort)
+			}
+			sleepCtx(ctx, time.Second)
 			continue
 		}
 		if err := sess.Begin(); err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
 		tx := &txn{p: p, cl: sess.Client(), changelog: changelog, overlay: map[string][]byte{}, batch: state.NewBatch(), clOffsets: map[state.Unit]int64{}}
-		perr := tx.process(ctx, fs, ensured)
-		committed, err := sess.End(ctx, kgo.TransactionEndTry(perr == nil))
+		perr := tx.process(context.WithoutCancel(ctx), fs, ensured)
+		// The transaction ends even when shutting down, so it does not
+		// stay open on the broker until its timeout.
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		committed, err := sess.End(ectx, kgo.TransactionEndTry(perr == nil))
+		cancel()
 		if err != nil || perr != nil {
 			// Unknown outcome or processing failure: the session rewinds to
 			// the committed offsets; catch state up before going on.
 			p.markAllStale()
 			if perr != nil {
 				p.log.Error("batch failed; retrying from the committed offsets", "err", perr)
-				if errors.Is(perr, errFatal) {
-					return perr
-				}
 			} else {
 				p.log.Warn("ending transaction failed; state will be restored from the changelog", "err", err)
 			}
-			select {
-			case <-ctx.Done():
+			sleepCtx(ctx, 500*time.Millisecond)
+			if ctx.Err() != nil {
 				return nil
-			case <-time.After(500 * time.Millisecond):
 			}
 			continue
 		}
@@ -202,16 +219,30 @@ func (p *Processor) Run(ctx context.Context) error {
 		for u, off := range tx.clOffsets {
 			tx.batch.Offset(u, off+1)
 		}
-		if err := p.store.Apply(tx.batch); err != nil {
+		// The transaction committed: its state must reach Badger. Retry
+		// the same batch; if Badger keeps failing, restore from the
+		// changelog before the next batch.
+		var aerr error
+		for range 3 {
+			if aerr = p.store.Apply(tx.batch); aerr == nil {
+				break
+			}
+		}
+		if aerr != nil {
 			p.markAllStale()
-			p.log.Error("apply state failed; will restore from the changelog", "err", err)
+			p.log.Error("apply state failed; will restore from the changelog", "err", aerr)
 			continue
 		}
 		tx.commitMetrics()
 	}
 }
 
-var errFatal = errors.New("fatal")
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
 
 func (p *Processor) forget(_ context.Context, _ *kgo.Client, rs map[string][]int32) {
 	p.mu.Lock()

@@ -236,6 +236,7 @@ func (s *Store) Restore(ctx context.Context, opts []kgo.Opt, changelog string, p
 	n := 0
 	b := NewBatch()
 	next := from
+	empty := 0
 	for next < end.Offset {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		fs := cl.PollFetches(pctx)
@@ -253,8 +254,15 @@ func (s *Store) Restore(ctx context.Context, opts []kgo.Opt, changelog string, p
 			return n, ferr
 		}
 		if fs.NumRecords() == 0 {
-			break // compaction removed the tail: everything below end was read
+			// Three empty polls in a row: compaction removed the tail.
+			// The stored offset stays at the last record read, so a
+			// later restore re-reads from there (replay is idempotent).
+			if empty++; empty >= 3 {
+				break
+			}
+			continue
 		}
+		empty = 0
 		fs.EachRecord(func(r *kgo.Record) {
 			next = r.Offset + 1
 			if r.Attrs.IsControl() {
@@ -273,9 +281,6 @@ func (s *Store) Restore(ctx context.Context, opts []kgo.Opt, changelog string, p
 			}
 			b = NewBatch()
 		}
-	}
-	if next < end.Offset {
-		next = end.Offset
 	}
 	b.Offset(u, next)
 	return n, s.Apply(b)
