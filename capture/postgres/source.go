@@ -309,6 +309,18 @@ func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
 		return 0, permanent(fmt.Errorf("replication slot %s is missing but Kafka holds position %s for source %s: the slot was dropped and changes made since then cannot be captured; to start over with a new snapshot, delete the source's position (key postgres/%s in %s) and restart",
 			r.cfg.Slot, r.pos.LSN, r.cfg.Name, r.cfg.Name, topics.Offsets(r.cfg.TopicPrefix)))
 	}
+	if slotExists && r.cfg.NoSnapshot {
+		// No snapshot wanted and no position in Kafka: the slot was never
+		// acknowledged past what Kafka holds, so streaming from its
+		// confirmed position loses nothing.
+		var lsn pglogrepl.LSN
+		if confirmed != nil {
+			lsn, _ = pglogrepl.ParseLSN(*confirmed)
+		}
+		r.acked = lsn
+		r.log.Warn("slot exists but Kafka holds no position for this source; streaming from the slot's confirmed position", "slot", r.cfg.Slot, "lsn", lsn.String())
+		return lsn, nil
+	}
 	if slotExists {
 		// A slot without a completed snapshot in Kafka: a previous run died
 		// during the snapshot. Its exported snapshot is gone, so start over;
