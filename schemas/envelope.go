@@ -64,6 +64,7 @@ type Codec struct {
 	Table *Table
 	key   *goavro.Codec
 	value *goavro.Codec
+	union []string // union member name per column, in table order
 }
 
 var codecOpts = &goavro.CodecOption{EnableDecimalBinarySpecCompliantEncoding: true}
@@ -83,7 +84,11 @@ func NewCodecFromSchemas(t *Table, keySchema, valueSchema string) (*Codec, error
 	if err != nil {
 		return nil, fmt.Errorf("table %s: value schema: %w", t.ID(), err)
 	}
-	return &Codec{Table: t, key: k, value: v}, nil
+	union := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		union[i] = unionName(c)
+	}
+	return &Codec{Table: t, key: k, value: v, union: union}, nil
 }
 
 // EncodeKey encodes the key columns of row.
@@ -116,42 +121,32 @@ func (c *Codec) valueNative(r Row) (any, error) {
 		return nil, nil
 	}
 	m := make(map[string]any, len(c.Table.Columns))
-	for _, col := range c.Table.Columns {
+	for i, col := range c.Table.Columns {
 		v := r[col.Field]
 		if v == nil {
 			m[col.Field] = nil
 			continue
 		}
-		m[col.Field] = goavro.Union(unionName(col), v)
+		m[col.Field] = goavro.Union(c.union[i], v)
 	}
 	return goavro.Union(c.Table.Namespace()+".Value", m), nil
 }
 
+// unionName is goavro's name of a column's non-null union member, derived
+// from the column's Avro type: the primitive type, or "type.logicalType"
+// for the logical types goavro implements.
 func unionName(c Column) string {
-	switch c.Kind {
-	case KindBool:
-		return "boolean"
-	case KindInt32:
-		return "int"
-	case KindInt64:
-		return "long"
-	case KindFloat32:
-		return "float"
-	case KindFloat64:
-		return "double"
-	case KindDecimal:
-		return "bytes.decimal"
-	case KindBytes:
-		return "bytes"
-	case KindDate:
-		return "int.date"
-	case KindTimestamp, KindTimestampTZ:
-		return "long.timestamp-micros"
-	case KindTime:
-		return "long.time-micros"
-	default:
-		return "string"
+	switch t := c.avroType().(type) {
+	case string:
+		return t
+	case map[string]any:
+		lt, _ := t["logicalType"].(string)
+		if lt == "" || lt == "uuid" {
+			return t["type"].(string)
+		}
+		return t["type"].(string) + "." + lt
 	}
+	return "string"
 }
 
 func strArray(s []string) any {

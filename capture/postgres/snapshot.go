@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -45,7 +46,7 @@ func (r *run) snapshot(ctx context.Context, name string, cp pglogrepl.LSN) error
 		for _, c := range cols {
 			list = append(list, pgx.Identifier{c.Name}.Sanitize())
 		}
-		sql := "SELECT " + joinComma(list) + " FROM ONLY " + tn.Quoted()
+		sql := "SELECT " + strings.Join(list, ", ") + " FROM ONLY " + tn.Quoted()
 		if len(cols) == 0 {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -240,7 +241,7 @@ func (r *run) setup(ctx context.Context) error {
 		for _, t := range r.cfg.Tables {
 			names = append(names, t.Quoted())
 		}
-		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true)", pub, joinComma(names))
+		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true)", pub, strings.Join(names, ", "))
 		if _, err := r.conn.Exec(ctx, sql); err != nil {
 			return permanent(fmt.Errorf("create publication %s (needs ownership of the tables or superuser; or create it yourself: %s): %w", r.cfg.Publication, sql, err))
 		}
@@ -273,17 +274,6 @@ func (r *run) setup(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
 }
 
 // prepareSlot makes sure the slot exists and the snapshot is in Kafka, and

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -166,6 +165,3 @@ func ReadLatest(ctx context.Context, opts []kgo.Opt, topic string, key string) (
 		}
 	}
 }
-
-// Itoa32 formats a partition number.
-func Itoa32(p int32) string { return strconv.Itoa(int(p)) }

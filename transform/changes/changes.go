@@ -326,10 +326,7 @@ func (t *txn) process(ctx context.Context, fs kgo.Fetches, ensured map[string]bo
 		if err != nil || len(ftp.Records) == 0 {
 			return
 		}
-		u := state.Unit{Topic: ftp.Topic, Partition: ftp.Partition}
-		if err = t.p.ensureFresh(ctx, u); err != nil {
-			return
-		}
+		u := state.Unit{Topic: ftp.Topic, Partition: ftp.Partition} // made fresh before the transaction began
 		for _, r := range ftp.Records {
 			if err = t.record(ctx, u, r, ensured); err != nil {
 				return
