@@ -16,7 +16,7 @@ import (
 // snapshot and writes the rows as op=r, in Kafka transactions of at most
 // BatchMaxRecords rows. The last transaction records the snapshot as done.
 func (r *run) snapshot(ctx context.Context, name string, cp pglogrepl.LSN) error {
-	conn, err := pgx.Connect(ctx, r.cfg.DSN)
+	conn, err := Connect(ctx, r.cfg.DSN)
 	if err != nil {
 		return fmt.Errorf("snapshot connection: %w", err)
 	}

@@ -149,7 +149,7 @@ type relState struct {
 
 func (s *Source) runOnce(ctx context.Context) (err error) {
 	r := &run{Source: s, rels: map[uint32]*relState{}, tables: map[TableName]*relInfo{}, pending: map[[2]string]int{}}
-	r.conn, err = pgx.Connect(ctx, s.cfg.DSN)
+	r.conn, err = Connect(ctx, s.cfg.DSN)
 	if err != nil {
 		return fmt.Errorf("connect to source %s: %w", s.cfg.Name, err)
 	}
@@ -197,15 +197,6 @@ func (s *Source) runOnce(ctx context.Context) (err error) {
 		return err
 	}
 	return r.stream(ctx, start)
-}
-
-func connectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error) {
-	cfg, err := pgconn.ParseConfig(dsn)
-	if err != nil {
-		return nil, permanent(fmt.Errorf("source dsn: %w", err))
-	}
-	cfg.RuntimeParams["replication"] = "database"
-	return pgconn.ConnectConfig(ctx, cfg)
 }
 
 // setup checks the server and creates the publication.
