@@ -14,16 +14,20 @@
 //	          records "snapshot done at the slot's consistent point"
 //	stream:   START_REPLICATION from the stored position; each Postgres
 //	          transaction's changes are produced into an open Kafka
-//	          transaction as they arrive (memory does not grow with the
-//	          transaction), and after its COMMIT the Kafka transaction is
-//	          committed together with the new position (batched by count and
-//	          time)
+//	          transaction as they arrive, and after its COMMIT the Kafka
+//	          transaction is committed together with the new position
+//	          (batched by count and time). A Postgres transaction of more
+//	          than batch_max_records changes is written in several Kafka
+//	          transactions whose positions say how far into it they reach,
+//	          so memory and Kafka transactions stay bounded
 //	ack:      only after the Kafka commit succeeded is the slot's flush LSN
 //	          moved to the commit's end LSN
 //
 // On restart Postgres resends everything after the slot's confirmed flush
 // LSN; transactions whose end LSN is not past the stored position are
-// already in Kafka and are dropped. A Kafka failure aborts the open Kafka
+// already in Kafka and are dropped, and so are the changes of a partly
+// written transaction up to the stored sequence number (decoding is
+// deterministic: Postgres resends the same changes in the same order). A Kafka failure aborts the open Kafka
 // transaction and the run starts over from the stored position, so a change
 // is never lost and never written twice.
 //

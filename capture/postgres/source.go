@@ -136,6 +136,10 @@ type run struct {
 	txXid    uint32
 	txTime   time.Time
 	txSeq    uint64
+	skipSeq  uint64 // changes of this transaction up to skipSeq are in Kafka
+
+	resumeTx  string // TxLSN of the stored position (a partly written transaction)
+	resumeSeq uint64
 }
 
 type relState struct {

@@ -22,6 +22,9 @@ func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
 	if stored == 0 {
 		stored = start
 	}
+	// A transaction partly in Kafka is resent whole: its changes up to
+	// resumeSeq are dropped.
+	r.resumeTx, r.resumeSeq = r.pos.TxLSN, r.pos.TxSeq
 	err := pglogrepl.StartReplication(ctx, r.repl, r.cfg.Slot, start, pglogrepl.StartReplicationOptions{
 		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(r.cfg.Publication)},
 	})
@@ -40,13 +43,13 @@ func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
 			r.reportLag(ctx)
 			nextStatus = now.Add(r.cfg.StatusInterval)
 		}
-		if r.w.open && !r.inTx && now.Sub(r.w.started) >= r.cfg.BatchMaxWait {
+		if r.w.open && now.Sub(r.w.started) >= r.cfg.BatchMaxWait {
 			if err := r.flush(ctx); err != nil {
 				return err
 			}
 		}
 		deadline := nextStatus
-		if r.w.open && !r.inTx {
+		if r.w.open {
 			deadline = minTime(deadline, r.w.started.Add(r.cfg.BatchMaxWait))
 		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
@@ -104,13 +107,13 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// shutdown commits the complete Postgres transactions of the open Kafka
-// transaction (a graceful stop loses and repeats nothing) and aborts a
-// partial one.
+// shutdown commits the open Kafka transaction with its position (inside a
+// Postgres transaction too: the position says how much of it is written),
+// so a graceful stop loses and repeats nothing.
 func (r *run) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if r.w.open && !r.inTx {
+	if r.w.open {
 		if err := r.flush(ctx); err != nil {
 			r.log.Warn("final commit failed; its transactions will be captured again on restart", "err", err)
 			return nil
@@ -140,9 +143,17 @@ func (r *run) reportLag(ctx context.Context) {
 
 // flush commits the open Kafka transaction with the position after the last
 // complete Postgres transaction in it, then acknowledges that to the slot.
+//
+// Inside a Postgres transaction the position also records how much of that
+// transaction is written (TxLSN, TxSeq); the slot is still acknowledged
+// only up to the last complete one.
 func (r *run) flush(ctx context.Context) error {
 	pos := r.pos
 	pos.LSN = r.lastLSN.String()
+	pos.TxLSN, pos.TxSeq = "", 0
+	if r.inTx {
+		pos.TxLSN, pos.TxSeq = position(r.txCommit, 0), r.txSeq
+	}
 	if err := r.w.commit(ctx, pos); err != nil {
 		return err
 	}
@@ -187,28 +198,46 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 		r.inTx, r.txCommit, r.txXid, r.txTime, r.txSeq = true, m.FinalLSN, m.Xid, m.CommitTime, 0
 		// Transactions committed before the stored position are in Kafka.
 		r.skipTx = m.FinalLSN < stored
+		r.skipSeq = 0
+		if !r.skipTx && r.resumeTx != "" && r.resumeTx == position(m.FinalLSN, 0) {
+			r.skipSeq = r.resumeSeq
+		}
 	case *pglogrepl.CommitMessage:
 		r.inTx = false
 		if r.skipTx {
 			return nil
 		}
 		r.lastLSN = m.TransactionEndLSN
-		if !r.w.open {
-			// Nothing of this transaction was captured.
-			if !r.w.open && r.lastLSN > r.acked {
+		if !r.w.open && r.pos.TxLSN != position(r.txCommit, 0) {
+			// Nothing of this transaction is waiting for a Kafka commit.
+			if r.lastLSN > r.acked {
 				r.acked = r.lastLSN
 			}
 			return nil
+		}
+		if !r.w.open {
+			// The end of a transaction written in parts: record it as
+			// complete.
+			return r.flush(ctx)
 		}
 		if r.w.count >= r.cfg.BatchMaxRecords || time.Since(r.w.started) >= r.cfg.BatchMaxWait {
 			return r.flush(ctx)
 		}
 	case *pglogrepl.InsertMessage:
-		return r.change(ctx, m.RelationID, schemas.OpCreate, 0, nil, m.Tuple)
+		if err := r.change(ctx, m.RelationID, schemas.OpCreate, 0, nil, m.Tuple); err != nil {
+			return err
+		}
+		return r.flushLarge(ctx)
 	case *pglogrepl.UpdateMessage:
-		return r.change(ctx, m.RelationID, schemas.OpUpdate, m.OldTupleType, m.OldTuple, m.NewTuple)
+		if err := r.change(ctx, m.RelationID, schemas.OpUpdate, m.OldTupleType, m.OldTuple, m.NewTuple); err != nil {
+			return err
+		}
+		return r.flushLarge(ctx)
 	case *pglogrepl.DeleteMessage:
-		return r.change(ctx, m.RelationID, schemas.OpDelete, m.OldTupleType, m.OldTuple, nil)
+		if err := r.change(ctx, m.RelationID, schemas.OpDelete, m.OldTupleType, m.OldTuple, nil); err != nil {
+			return err
+		}
+		return r.flushLarge(ctx)
 	case *pglogrepl.TruncateMessage:
 		if r.skipTx {
 			return nil
@@ -218,12 +247,33 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 			if rs == nil || rs.skipped {
 				continue
 			}
-			r.txSeq++
+			if r.nextSeq() {
+				continue
+			}
 			ch := &schemas.Change{Op: schemas.OpTruncate, Source: r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)}
 			if err := r.emit(ctx, rs, ch); err != nil {
 				return err
 			}
 		}
+		return r.flushLarge(ctx)
+	}
+	return nil
+}
+
+// nextSeq numbers the next change of the current transaction and reports
+// whether it is already in Kafka (written before a restart).
+func (r *run) nextSeq() (skip bool) {
+	r.txSeq++
+	return r.txSeq <= r.skipSeq
+}
+
+// flushLarge commits the open Kafka transaction in the middle of a large
+// Postgres transaction once it holds BatchMaxRecords records, so memory,
+// the Kafka transaction's size and its duration stay bounded however large
+// the Postgres transaction is.
+func (r *run) flushLarge(ctx context.Context) error {
+	if r.inTx && r.w.open && r.w.count >= r.cfg.BatchMaxRecords {
+		return r.flush(ctx)
 	}
 	return nil
 }
@@ -278,9 +328,12 @@ func (r *run) change(ctx context.Context, relID uint32, op schemas.Op, oldType u
 			}
 		}
 	}
-	r.txSeq++
+	skip := r.nextSeq()
 	src := r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)
 	if berr != nil || aerr != nil {
+		if skip {
+			return nil
+		}
 		ch := &schemas.Change{Op: op, Source: src}
 		vals := map[string]any{}
 		if oldTuple != nil {
@@ -310,13 +363,18 @@ func (r *run) change(ctx context.Context, relID uint32, op schemas.Op, oldType u
 	}
 	if op == schemas.OpUpdate && (oldType == 'K' || oldType == 'O') && keyChanged(rs.table, before, after) {
 		// A key change is a delete of the old key and an insert of the new.
-		del := &schemas.Change{Op: schemas.OpDelete, Key: before, Before: before, Source: src}
-		if err := r.emit(ctx, rs, del); err != nil {
-			return err
+		if !skip {
+			del := &schemas.Change{Op: schemas.OpDelete, Key: before, Before: before, Source: src}
+			if err := r.emit(ctx, rs, del); err != nil {
+				return err
+			}
 		}
-		r.txSeq++
+		skip = r.nextSeq()
 		src = r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)
 		op, before = schemas.OpCreate, nil
+	}
+	if skip {
+		return nil
 	}
 	ch := &schemas.Change{Op: op, Before: before, After: after, Unavailable: unavailable, Source: src}
 	if op == schemas.OpDelete {

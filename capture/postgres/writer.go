@@ -24,8 +24,15 @@ type Position struct {
 	// SnapshotLSN is the slot's consistent point the snapshot was read at.
 	SnapshotLSN string `json:"snapshot_lsn,omitempty"`
 	// SnapshotTables lists the tables whose snapshot is complete.
-	SnapshotTables []string  `json:"snapshot_tables,omitempty"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	SnapshotTables []string `json:"snapshot_tables,omitempty"`
+	// TxLSN and TxSeq describe a Postgres transaction that is only partly
+	// in Kafka: its changes up to sequence TxSeq are committed. A large
+	// transaction is written in several Kafka transactions this way, so
+	// neither memory nor the Kafka transaction grows with it; on restart
+	// Postgres resends it whole and the changes up to TxSeq are dropped.
+	TxLSN     string    `json:"tx_lsn,omitempty"`
+	TxSeq     uint64    `json:"tx_seq,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // txWriter produces records in Kafka transactions that end with a position

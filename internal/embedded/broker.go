@@ -236,6 +236,17 @@ func (b *Broker) Addrs() []string {
 	return slices.Clone(b.addrs)
 }
 
+// Control intercepts requests of one kind (a kmsg key, -1 for all) for
+// fault injection in tests and failure drills: fn returns a response or an
+// error to answer with and whether it handled the request. Unlike kfake's
+// ControlKey, fn stays installed after it handled a request.
+func (b *Broker) Control(key int16, fn func(kmsg.Request) (kmsg.Response, error, bool)) {
+	b.cluster.ControlKey(key, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.cluster.KeepControl()
+		return fn(req)
+	})
+}
+
 // Close stops the broker and flushes its persisted state to DataDir. It
 // returns the persistence errors kfake reported while shutting down, if
 // any. Close is safe to call more than once.
