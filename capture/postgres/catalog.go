@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -22,31 +23,39 @@ func (t TableName) Quoted() string { return pgx.Identifier{t.Schema, t.Name}.San
 type relInfo struct {
 	OID      uint32
 	Name     TableName
+	Kind     byte     // relkind: r (table) or p (partitioned table)
 	Identity byte     // relreplident: d, n, f, i
-	Keys     []string // primary key (or replica identity index) columns, in index order
+	Keys     []string // key columns: configured, else the primary key (or replica identity index), in index order
+	// Configured is set when Keys come from the configuration.
+	Configured bool
 }
 
-func lookupTable(ctx context.Context, conn *pgx.Conn, t TableName) (*relInfo, error) {
+// lookupTable resolves a configured table and its key. keys, when set,
+// overrides the primary key; columns outside the replica identity need
+// REPLICA IDENTITY FULL, since deletes would not carry them.
+func lookupTable(ctx context.Context, conn *pgx.Conn, t TableName, keys []string) (*relInfo, error) {
 	ri := &relInfo{Name: t}
-	var ident string
+	var ident, kind string
 	err := conn.QueryRow(ctx, `
-		SELECT c.oid, c.relreplident::text
+		SELECT c.oid, c.relreplident::text, c.relkind::text
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, t.Schema, t.Name).Scan(&ri.OID, &ident)
+		WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, t.Schema, t.Name).Scan(&ri.OID, &ident, &kind)
 	if err == pgx.ErrNoRows {
-		return nil, fmt.Errorf("table %s does not exist (or is not a table); check sources[].tables", t)
+		return nil, fmt.Errorf("table %s does not exist (or is not a table); check sources[].tables (a renamed table must be listed under its new name)", t)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up table %s: %w", t, err)
 	}
-	ri.Identity = ident[0]
+	ri.Identity, ri.Kind = ident[0], kind[0]
+	// The replica identity's columns: what Postgres sends for the old row
+	// of updates and deletes (the identity index, else the primary key).
 	rows, err := conn.Query(ctx, `
 		SELECT a.attname
 		FROM pg_index i
 		JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
 		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-		WHERE i.indrelid = $1 AND (i.indisprimary OR ($2 = 'i' AND i.indisreplident))
-		ORDER BY i.indisprimary DESC, k.ord`, ri.OID, ident)
+		WHERE i.indrelid = $1 AND CASE WHEN $2 = 'i' THEN i.indisreplident ELSE i.indisprimary END
+		ORDER BY k.ord`, ri.OID, ident)
 	if err != nil {
 		return nil, fmt.Errorf("key columns of %s: %w", t, err)
 	}
@@ -54,6 +63,27 @@ func lookupTable(ctx context.Context, conn *pgx.Conn, t TableName) (*relInfo, er
 	if err != nil {
 		return nil, fmt.Errorf("key columns of %s: %w", t, err)
 	}
+	if len(keys) == 0 {
+		return ri, nil
+	}
+	var missing []string
+	if err := conn.QueryRow(ctx, `
+		SELECT coalesce(array_agg(k), '{}') FROM unnest($2::text[]) k
+		WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = $1 AND a.attname = k AND a.attnum > 0 AND NOT a.attisdropped)`,
+		ri.OID, keys).Scan(&missing); err != nil {
+		return nil, fmt.Errorf("key columns of %s: %w", t, err)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("keys of %s: no column %s in the table", t, strings.Join(missing, ", "))
+	}
+	if ri.Identity != 'f' {
+		for _, k := range keys {
+			if !slices.Contains(ri.Keys, k) {
+				return nil, fmt.Errorf("keys of %s: column %q is not part of the table's replica identity, so deletes and key changes would not carry it; run ALTER TABLE %s REPLICA IDENTITY FULL, or choose key columns from the primary key", t, k, t.Quoted())
+			}
+		}
+	}
+	ri.Keys, ri.Configured = keys, true
 	return ri, nil
 }
 

@@ -46,7 +46,13 @@ func (r *run) snapshot(ctx context.Context, name string, cp pglogrepl.LSN) error
 		for _, c := range cols {
 			list = append(list, pgx.Identifier{c.Name}.Sanitize())
 		}
-		sql := "SELECT " + strings.Join(list, ", ") + " FROM ONLY " + tn.Quoted()
+		// ONLY keeps inheritance children out; a partitioned table's rows
+		// are all in its partitions, published through the root.
+		from := " FROM ONLY "
+		if ri.Kind == 'p' {
+			from = " FROM "
+		}
+		sql := "SELECT " + strings.Join(list, ", ") + from + tn.Quoted()
 		if len(cols) == 0 {
 			continue
 		}

@@ -37,6 +37,15 @@ type Config struct {
 	Partitions      int32
 	RF              int16
 	TxnTimeout      time.Duration
+	// HeartbeatInterval is how often a heartbeat message is written to the
+	// source so the slot advances while the captured tables are idle; 0
+	// turns heartbeats off.
+	HeartbeatInterval time.Duration
+	// Messages lists the logical decoding message prefixes forwarded to
+	// the messages topic ("*" for all).
+	Messages []string
+	// Keys overrides the key columns of tables.
+	Keys map[TableName][]string
 }
 
 func (c *Config) defaults() {
@@ -126,6 +135,7 @@ type run struct {
 	tn       typeNames
 	rels     map[uint32]*relState // by relation id
 	tables   map[TableName]*relInfo
+	byOID    map[uint32]*relInfo
 	pos      Position
 	acked    pglogrepl.LSN // flushed to the slot
 	pending  map[[2]string]int
@@ -140,6 +150,9 @@ type run struct {
 
 	resumeTx  string // TxLSN of the stored position (a partly written transaction)
 	resumeSeq uint64
+
+	serverVersion int // server_version_num
+	beatFailed    bool
 }
 
 type relState struct {
@@ -152,7 +165,7 @@ type relState struct {
 }
 
 func (s *Source) runOnce(ctx context.Context) (err error) {
-	r := &run{Source: s, rels: map[uint32]*relState{}, tables: map[TableName]*relInfo{}, pending: map[[2]string]int{}}
+	r := &run{Source: s, rels: map[uint32]*relState{}, tables: map[TableName]*relInfo{}, byOID: map[uint32]*relInfo{}, pending: map[[2]string]int{}}
 	r.conn, err = Connect(ctx, s.cfg.DSN)
 	if err != nil {
 		return fmt.Errorf("connect to source %s: %w", s.cfg.Name, err)
@@ -172,8 +185,12 @@ func (s *Source) runOnce(ctx context.Context) (err error) {
 		return permanent(fmt.Errorf("kafka client: %w", err))
 	}
 	defer cl.Close()
-	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), kafka.TopicSpec{Name: topics.Offsets(s.cfg.TopicPrefix), Partitions: 1, RF: s.cfg.RF, Compact: true},
-		kafka.TopicSpec{Name: topics.DLQ(s.cfg.TopicPrefix), Partitions: 1, RF: s.cfg.RF}); err != nil {
+	specs := []kafka.TopicSpec{{Name: topics.Offsets(s.cfg.TopicPrefix), Partitions: 1, RF: s.cfg.RF, Compact: true},
+		{Name: topics.DLQ(s.cfg.TopicPrefix), Partitions: 1, RF: s.cfg.RF}}
+	if len(s.cfg.Messages) > 0 {
+		specs = append(specs, kafka.TopicSpec{Name: topics.Messages(s.cfg.TopicPrefix, s.cfg.Name), Partitions: s.cfg.Partitions, RF: s.cfg.RF})
+	}
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(cl), specs...); err != nil {
 		return err
 	}
 	r.w = newTxWriter(cl, topics.Offsets(s.cfg.TopicPrefix), "postgres/"+s.cfg.Name)
@@ -212,19 +229,26 @@ func (r *run) setup(ctx context.Context) error {
 	if wal != "logical" {
 		return permanent(fmt.Errorf("source %s: wal_level is %q; set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart Postgres", r.cfg.Name, wal))
 	}
-	if err := r.conn.QueryRow(ctx, "SELECT current_database()").Scan(&r.db); err != nil {
+	if err := r.conn.QueryRow(ctx, "SELECT current_database(), current_setting('server_version_num')::int").Scan(&r.db, &r.serverVersion); err != nil {
 		return err
 	}
+	if len(r.cfg.Messages) > 0 && r.serverVersion < 140000 {
+		return permanent(fmt.Errorf("source %s: forwarding logical decoding messages needs Postgres 14 or later (server is %d)", r.cfg.Name, r.serverVersion))
+	}
 	for _, t := range r.cfg.Tables {
-		ri, err := lookupTable(ctx, r.conn, t)
+		ri, err := lookupTable(ctx, r.conn, t, r.cfg.Keys[t])
 		if err != nil {
 			return permanent(err)
 		}
-		if len(ri.Keys) == 0 && ri.Identity != 'f' {
-			r.log.Warn("table has no primary key and REPLICA IDENTITY is not FULL: its updates and deletes cannot be captured (Postgres rejects them while it is published); add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL",
-				"table", t.String())
+		switch {
+		case ri.Identity == 'n' || (len(ri.Keys) == 0 && ri.Identity != 'f'):
+			r.log.Warn("table has no replica identity: while it is published, Postgres rejects its UPDATEs and DELETEs, so they can be neither made nor captured; add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL",
+				"table", t.String(), "replica_identity", string(ri.Identity))
+		case len(ri.Keys) == 0:
+			r.log.Info("table has no primary key: its records are keyed by the whole row (set sources[].keys to choose key columns)", "table", t.String())
 		}
 		r.tables[t] = ri
+		r.byOID[ri.OID] = ri
 	}
 	var exists bool
 	if err := r.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", r.cfg.Publication).Scan(&exists); err != nil {
@@ -275,10 +299,13 @@ func (r *run) setup(ctx context.Context) error {
 // returns the LSN to stream from.
 func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
 	var slotExists bool
-	var confirmed *string
-	err := r.conn.QueryRow(ctx, `SELECT true, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&slotExists, &confirmed)
+	var confirmed, walStatus *string
+	err := r.conn.QueryRow(ctx, `SELECT true, confirmed_flush_lsn::text, to_jsonb(s)->>'wal_status' FROM pg_replication_slots s WHERE slot_name = $1`, r.cfg.Slot).Scan(&slotExists, &confirmed, &walStatus)
 	if err != nil && err != pgx.ErrNoRows {
 		return 0, fmt.Errorf("look up slot %s: %w", r.cfg.Slot, err)
+	}
+	if walStatus != nil && *walStatus == "lost" && r.pos.LSN != "" {
+		return 0, permanent(r.slotLostError("wal_status is lost: the WAL it needed was removed, max_slot_wal_keep_size was exceeded"))
 	}
 	done := r.pos.Snapshot == "done" || (r.pos.LSN != "" && r.cfg.NoSnapshot)
 	if done && slotExists {
@@ -291,8 +318,7 @@ func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
 		return lsn, nil
 	}
 	if done && !slotExists {
-		return 0, permanent(fmt.Errorf("replication slot %s is missing but Kafka holds position %s for source %s: the slot was dropped and changes made since then cannot be captured; to start over with a new snapshot, delete the source's position (key postgres/%s in %s) and restart",
-			r.cfg.Slot, r.pos.LSN, r.cfg.Name, r.cfg.Name, topics.Offsets(r.cfg.TopicPrefix)))
+		return 0, permanent(r.slotLostError(fmt.Sprintf("the slot is missing but Kafka holds position %s: it was dropped", r.pos.LSN)))
 	}
 	if slotExists && r.cfg.NoSnapshot {
 		// No snapshot wanted and no position in Kafka: the slot was never

@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -25,15 +27,22 @@ func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
 	// A transaction partly in Kafka is resent whole: its changes up to
 	// resumeSeq are dropped.
 	r.resumeTx, r.resumeSeq = r.pos.TxLSN, r.pos.TxSeq
-	err := pglogrepl.StartReplication(ctx, r.repl, r.cfg.Slot, start, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(r.cfg.Publication)},
-	})
+	args := []string{"proto_version '1'", "publication_names " + quoteLiteral(r.cfg.Publication)}
+	if r.serverVersion >= 140000 {
+		// Logical decoding messages: heartbeats and forwarded messages.
+		args = append(args, "messages 'true'")
+	}
+	err := pglogrepl.StartReplication(ctx, r.repl, r.cfg.Slot, start, pglogrepl.StartReplicationOptions{PluginArgs: args})
 	if err != nil {
+		if lost := slotLost(err); lost {
+			return permanent(r.slotLostError(err.Error()))
+		}
 		return fmt.Errorf("start replication on slot %s: %w", r.cfg.Slot, err)
 	}
 	r.ready.Store(true)
 	r.log.Info("streaming", "slot", r.cfg.Slot, "lsn", start.String())
 	nextStatus := time.Now()
+	nextBeat := time.Now()
 	for {
 		now := time.Now()
 		if now.After(nextStatus) {
@@ -43,12 +52,19 @@ func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
 			r.reportLag(ctx)
 			nextStatus = now.Add(r.cfg.StatusInterval)
 		}
+		if r.cfg.HeartbeatInterval > 0 && now.After(nextBeat) {
+			r.heartbeat(ctx)
+			nextBeat = now.Add(r.cfg.HeartbeatInterval)
+		}
 		if r.w.open && now.Sub(r.w.started) >= r.cfg.BatchMaxWait {
 			if err := r.flush(ctx); err != nil {
 				return err
 			}
 		}
 		deadline := nextStatus
+		if r.cfg.HeartbeatInterval > 0 {
+			deadline = minTime(deadline, nextBeat)
+		}
 		if r.w.open {
 			deadline = minTime(deadline, r.w.started.Add(r.cfg.BatchMaxWait))
 		}
@@ -93,11 +109,108 @@ func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
 				}
 			}
 		case *pgproto3.ErrorResponse:
+			if slotLost(pgconn.ErrorResponseToPgError(m)) {
+				return permanent(r.slotLostError(m.Message))
+			}
 			return fmt.Errorf("replication error from server: %s (%s)", m.Message, m.Code)
 		default:
 			return fmt.Errorf("unexpected replication message %T", msg)
 		}
 	}
+}
+
+// heartbeatPrefix is the prefix of the logical decoding messages the
+// source writes as heartbeats.
+const heartbeatPrefix = "syncline.heartbeat"
+
+// heartbeat writes a transactional logical decoding message to the source.
+// Decoding it hands the slot a commit of its own database even when the
+// captured tables are idle and the WAL is written by other tables or other
+// databases, so the slot's confirmed position keeps up and WAL is freed.
+func (r *run) heartbeat(ctx context.Context) {
+	if r.serverVersion < 140000 {
+		return // pgoutput forwards messages from Postgres 14 on
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := r.conn.Exec(hctx, "SELECT pg_logical_emit_message(true, $1, $2)", heartbeatPrefix, time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil && !r.beatFailed {
+		r.log.Warn("heartbeat failed; the slot advances only with changes of the captured tables (grant EXECUTE on pg_logical_emit_message, or set heartbeat_interval: 0)", "err", err)
+	}
+	r.beatFailed = err != nil
+}
+
+// forwardMessage reports whether messages with prefix are forwarded.
+func (r *run) forwardMessage(prefix string) bool {
+	for _, p := range r.cfg.Messages {
+		if p == "*" || p == prefix {
+			return prefix != heartbeatPrefix
+		}
+	}
+	return false
+}
+
+// message handles a logical decoding message: heartbeats only move the
+// position; configured prefixes are forwarded to the messages topic in the
+// same Kafka transaction as the changes around them, exactly once.
+func (r *run) message(ctx context.Context, m *pglogrepl.LogicalDecodingMessage, stored pglogrepl.LSN) error {
+	if !m.Transactional {
+		// Outside any transaction: its own LSN orders it.
+		if m.LSN < stored || !r.forwardMessage(m.Prefix) {
+			return nil
+		}
+		if err := r.produceMessage(ctx, m, position(m.LSN, 0), 0); err != nil {
+			return err
+		}
+		if end := m.LSN + 1; end > r.lastLSN {
+			r.lastLSN = end
+		}
+		return nil
+	}
+	if r.skipTx {
+		return nil
+	}
+	// Every transactional message takes a sequence number, forwarded or
+	// not, so numbering does not depend on the configuration.
+	if r.nextSeq() || !r.forwardMessage(m.Prefix) {
+		return nil
+	}
+	if err := r.produceMessage(ctx, m, position(r.txCommit, r.txSeq), r.txXid); err != nil {
+		return err
+	}
+	return r.flushLarge(ctx)
+}
+
+func (r *run) produceMessage(ctx context.Context, m *pglogrepl.LogicalDecodingMessage, pos string, xid uint32) error {
+	hdr := []kgo.RecordHeader{
+		{Key: "syncline.source", Value: []byte(r.cfg.Name)},
+		{Key: "syncline.prefix", Value: []byte(m.Prefix)},
+		{Key: "syncline.position", Value: []byte(pos)},
+		{Key: "syncline.lsn", Value: []byte(m.LSN.String())},
+		{Key: "syncline.transactional", Value: []byte(fmt.Sprint(m.Transactional))},
+	}
+	if xid != 0 {
+		hdr = append(hdr, kgo.RecordHeader{Key: "syncline.txid", Value: []byte(fmt.Sprint(xid))})
+	}
+	r.pending[[2]string{"message:" + m.Prefix, "m"}]++
+	return r.w.produce(ctx, &kgo.Record{Topic: topics.Messages(r.cfg.TopicPrefix, r.cfg.Name), Key: []byte(m.Prefix), Value: m.Content, Headers: hdr})
+}
+
+// slotLost reports whether err says the slot can no longer be read
+// (invalidated by max_slot_wal_keep_size, or its WAL removed).
+func slotLost(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	msg := pe.Message + " " + pe.Detail
+	return pe.Code == "55000" && (strings.Contains(msg, "invalidated") || strings.Contains(msg, "can no longer") || strings.Contains(msg, "exceeded the maximum reserved size")) ||
+		pe.Code == "58P01" && strings.Contains(msg, "has already been removed")
+}
+
+func (r *run) slotLostError(why string) error {
+	return fmt.Errorf("replication slot %s of source %s is lost (%s): the changes it held back can no longer be read. To recover, stop syncline and run `syncline resnapshot %s --config <file>` (it drops the slot and forgets the stored position), then start syncline: it takes a new snapshot, and the changes stage drops the rows that did not change, so sinks receive only the differences. Raise max_slot_wal_keep_size to keep this from happening again",
+		r.cfg.Slot, r.cfg.Name, why, r.cfg.Name)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -179,11 +292,17 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 	}
 	switch m := msg.(type) {
 	case *pglogrepl.RelationMessage:
-		name := TableName{Schema: m.Namespace, Name: m.RelationName}
-		ri, ok := r.tables[name]
+		// Tables are known by OID: a renamed table keeps flowing under
+		// its configured name (and topics) until the configuration names
+		// it anew.
+		ri, ok := r.byOID[m.RelationID]
 		if !ok {
 			r.rels[m.RelationID] = &relState{skipped: true}
 			return nil
+		}
+		if name := (TableName{Schema: m.Namespace, Name: m.RelationName}); name != ri.Name {
+			r.log.Warn("captured table was renamed; its changes keep going to the topics of its configured name; list it under its new name in sources[].tables before the next restart",
+				"table", ri.Name.String(), "new_name", name.String())
 		}
 		cols := make([]column, len(m.Columns))
 		for i, c := range m.Columns {
@@ -223,6 +342,8 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 		if r.w.count >= r.cfg.BatchMaxRecords || time.Since(r.w.started) >= r.cfg.BatchMaxWait {
 			return r.flush(ctx)
 		}
+	case *pglogrepl.LogicalDecodingMessage:
+		return r.message(ctx, m, stored)
 	case *pglogrepl.InsertMessage:
 		if err := r.change(ctx, m.RelationID, schemas.OpCreate, 0, nil, m.Tuple); err != nil {
 			return err

@@ -40,7 +40,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), brokerCmd(), validateCmd())
+	root.AddCommand(runCmd(), brokerCmd(), validateCmd(), resnapshotCmd())
 	return root
 }
 
@@ -93,6 +93,34 @@ aborted, so nothing is lost or repeated.`,
 	c.Flags().StringVarP(&path, "config", "c", "pipeline.yaml", "path of the pipeline config file")
 	c.Flags().StringVar(&role, "role", "all", "components to run: all, capture, transform or sink")
 	c.Flags().StringVar(&instance, "instance-id", "", "stable id of this process within its role (default: hostname-pid; \"0\" for a single embedded process)")
+	return c
+}
+
+func resnapshotCmd() *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "resnapshot SOURCE",
+		Short: "Make a source take a new snapshot on its next run (recovery from a lost slot)",
+		Long: `Drop the replication slot of SOURCE and forget its stored position, so the next
+'syncline run' creates a new slot and snapshots the source's tables again.
+
+This is the recovery when the slot was lost (invalidated by
+max_slot_wal_keep_size, or dropped). Stop the process capturing SOURCE first;
+resnapshot refuses while the slot is in use. Rows the pipeline already holds
+come again as snapshot reads, and the changes stage drops those that did not
+change, so sinks receive only the differences.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return pipeline.Resnapshot(ctx, cfg, args[0], newLogger(cfg.Log.SlogLevel(), cfg.Log.Format))
+		},
+	}
+	c.Flags().StringVarP(&path, "config", "c", "pipeline.yaml", "path of the pipeline config file")
 	return c
 }
 

@@ -327,6 +327,29 @@ type Source struct {
 	// BatchMaxWait is how long a batch may wait to fill up before it is
 	// committed. Default 100ms; positive.
 	BatchMaxWait time.Duration `yaml:"batch_max_wait"`
+	// HeartbeatInterval is how often a heartbeat (a logical decoding
+	// message) is written to the source database, so the slot advances
+	// while the captured tables are idle but the database is busy. Default
+	// 10s; 0 turns heartbeats off.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// Messages lists the prefixes of logical decoding messages
+	// (pg_logical_emit_message) to forward to the topic
+	// <prefix>.messages.<source>; "*" forwards every prefix. Empty (the
+	// default) forwards none.
+	Messages []string `yaml:"messages"`
+	// Keys sets the key columns of tables, overriding the primary key; a
+	// table without a primary key is otherwise keyed by its whole row.
+	// Columns outside the table's replica identity need REPLICA IDENTITY
+	// FULL.
+	Keys []TableKey `yaml:"keys"`
+}
+
+// TableKey names the key columns of one captured table.
+type TableKey struct {
+	// Table is one of the source's tables, written as in tables.
+	Table string `yaml:"table"`
+	// Columns are the key columns, as the database names them.
+	Columns []string `yaml:"columns"`
 }
 
 // QualifiedTables returns Tables parsed into schema-qualified names, in
@@ -482,6 +505,7 @@ const (
 	defaultStatusInterval     = 10 * time.Second
 	defaultBatchMaxRecords    = 10000
 	defaultBatchMaxWait       = 100 * time.Millisecond
+	defaultHeartbeatInterval  = 10 * time.Second
 	defaultSinkSchema         = "public"
 	defaultSinkBatchSize      = 1000
 	defaultSinkBatchTimeout   = 500 * time.Millisecond
@@ -519,6 +543,8 @@ func (s *Source) setDefaults() {
 		StatusInterval:  defaultStatusInterval,
 		BatchMaxRecords: defaultBatchMaxRecords,
 		BatchMaxWait:    defaultBatchMaxWait,
+
+		HeartbeatInterval: defaultHeartbeatInterval,
 	}
 }
 

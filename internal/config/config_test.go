@@ -75,6 +75,10 @@ func TestLoad(t *testing.T) {
 					StatusInterval:  5 * time.Second,
 					BatchMaxRecords: 5000,
 					BatchMaxWait:    50 * time.Millisecond,
+
+					HeartbeatInterval: 30 * time.Second,
+					Messages:          []string{"outbox"},
+					Keys:              []TableKey{{Table: "public.orders", Columns: []string{"tenant", "order_no"}}},
 				},
 				{
 					Name:            "billing",
@@ -87,6 +91,8 @@ func TestLoad(t *testing.T) {
 					StatusInterval:  10 * time.Second,
 					BatchMaxRecords: 10000,
 					BatchMaxWait:    100 * time.Millisecond,
+
+					HeartbeatInterval: 10 * time.Second,
 				},
 			},
 			Sinks: []Sink{{
@@ -184,6 +190,7 @@ sinks:
 		Slot:   "syncline_app", Publication: "syncline_app",
 		Snapshot: SnapshotInitial, StatusInterval: 10 * time.Second,
 		BatchMaxRecords: 10000, BatchMaxWait: 100 * time.Millisecond,
+		HeartbeatInterval: 10 * time.Second,
 	}}
 	want.Sinks = []Sink{{
 		Name: "wh", Type: SinkPostgres, DSN: "postgres://localhost/wh",

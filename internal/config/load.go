@@ -503,6 +503,11 @@ func (c *Config) normalize(dir string) {
 				s.Tables[j] = tn.String()
 			}
 		}
+		for j := range s.Keys {
+			if tn, err := ParseTableName(s.Keys[j].Table); err == nil {
+				s.Keys[j].Table = tn.String()
+			}
+		}
 		if s.Name != "" && s.Slot == "" {
 			s.Slot = slotPrefix + s.Name
 		}

@@ -273,6 +273,31 @@ func (v *validator) sources(sources []Source) {
 		v.positive(p+".status_interval", s.StatusInterval)
 		v.atLeast(p+".batch_max_records", s.BatchMaxRecords, 1)
 		v.positive(p+".batch_max_wait", s.BatchMaxWait)
+		if s.HeartbeatInterval < 0 {
+			v.errorf(p+".heartbeat_interval", "must not be negative; 0 turns heartbeats off")
+		}
+		for j, m := range s.Messages {
+			if m == "" {
+				v.errorf(fmt.Sprintf("%s.messages[%d]", p, j), "empty message prefix; name a prefix or use \"*\" for all")
+			}
+		}
+		keyed := map[TableName]bool{}
+		for j, k := range s.Keys {
+			kp := fmt.Sprintf("%s.keys[%d]", p, j)
+			tn, err := ParseTableName(k.Table)
+			switch {
+			case err != nil:
+				v.errorf(kp+".table", "invalid table name %s: %v", describeScalar(k.Table), err)
+			case !slices.Contains(s.QualifiedTables(), tn):
+				v.errorf(kp+".table", "table %s is not in this source's tables", tn)
+			case keyed[tn]:
+				v.errorf(kp+".table", "table %s has two key entries", tn)
+			}
+			keyed[tn] = true
+			if len(k.Columns) == 0 {
+				v.errorf(kp+".columns", "at least one key column is required")
+			}
+		}
 	}
 }
 

@@ -116,29 +116,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	}
 
 	var addrs Addrs
-	brokers := cfg.Kafka.Brokers
-	if cfg.Kafka.Embedded() {
-		b, err := embedded.StartBroker(ctx, embedded.BrokerConfig{
-			DataDir: filepath.Join(cfg.DataDir, "kafka"), Listen: cfg.Kafka.EmbeddedBroker.Listen,
-			Partitions: int32(cfg.Kafka.Partitions), SyncWrites: cfg.Kafka.EmbeddedBroker.SyncWrites, Logger: log,
-		})
-		if err != nil {
-			return fmt.Errorf("embedded broker: %w", err)
-		}
-		defer b.Close()
-		brokers = b.Addrs()
-		log.Info("embedded Kafka broker started", "addrs", strings.Join(brokers, ","), "data_dir", filepath.Join(cfg.DataDir, "kafka"))
-	}
-	addrs.Brokers = brokers
-	kc := kafka.ClientConfig{Brokers: brokers}
-	if !cfg.Kafka.Embedded() {
-		kc.TLS = tlsOf(cfg.Kafka.TLS)
-		kc.SASLMechanism, kc.SASLUser, kc.SASLPassword = string(cfg.Kafka.SASL.Mechanism), cfg.Kafka.SASL.Username, cfg.Kafka.SASL.Password.Value()
-	}
-	kopts, err := kc.Opts()
+	brokers, kopts, closeBroker, err := connectKafka(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer closeBroker()
+	addrs.Brokers = brokers
 
 	regURL := cfg.Registry.URL
 	if regURL == "" {
@@ -268,16 +251,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 	rf := int16(cfg.Kafka.ReplicationFactor)
 	if o.Role == RoleAll || o.Role == RoleCapture {
 		for _, s := range cfg.Sources {
-			var tables []postgres.TableName
-			for _, t := range s.QualifiedTables() {
-				tables = append(tables, postgres.TableName{Schema: t.Schema, Name: t.Name})
-			}
-			comps = append(comps, named{"source " + s.Name, postgres.New(postgres.Config{
-				Name: s.Name, DSN: s.DSN.Value(), Tables: tables, Slot: s.Slot, Publication: s.Publication,
-				NoSnapshot: s.Snapshot == config.SnapshotNever, StatusInterval: s.StatusInterval,
-				BatchMaxRecords: s.BatchMaxRecords, BatchMaxWait: s.BatchMaxWait,
-				TopicPrefix: prefix, Partitions: int32(cfg.Kafka.Partitions), RF: rf, TxnTimeout: cfg.Kafka.TransactionTimeout,
-			}, kopts, serde, m, log)})
+			comps = append(comps, named{"source " + s.Name, postgres.New(sourceConfig(cfg, s), kopts, serde, m, log)})
 		}
 	}
 	if o.Role == RoleAll || o.Role == RoleTransform {
@@ -346,4 +320,81 @@ func handler(reg *prometheus.Registry, comps []named) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
+}
+
+// connectKafka returns the brokers and client options of cfg, starting the
+// embedded broker (persisted under data_dir) when no brokers are
+// configured; closeBroker stops it.
+func connectKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) (brokers []string, kopts []kgo.Opt, closeBroker func(), err error) {
+	closeBroker = func() {}
+	brokers = cfg.Kafka.Brokers
+	if cfg.Kafka.Embedded() {
+		b, err := embedded.StartBroker(ctx, embedded.BrokerConfig{
+			DataDir: filepath.Join(cfg.DataDir, "kafka"), Listen: cfg.Kafka.EmbeddedBroker.Listen,
+			Partitions: int32(cfg.Kafka.Partitions), SyncWrites: cfg.Kafka.EmbeddedBroker.SyncWrites, Logger: log,
+		})
+		if err != nil {
+			return nil, nil, closeBroker, fmt.Errorf("embedded broker: %w", err)
+		}
+		closeBroker = func() { b.Close() }
+		brokers = b.Addrs()
+		log.Info("embedded Kafka broker started", "addrs", strings.Join(brokers, ","), "data_dir", filepath.Join(cfg.DataDir, "kafka"))
+	}
+	kc := kafka.ClientConfig{Brokers: brokers}
+	if !cfg.Kafka.Embedded() {
+		kc.TLS = tlsOf(cfg.Kafka.TLS)
+		kc.SASLMechanism, kc.SASLUser, kc.SASLPassword = string(cfg.Kafka.SASL.Mechanism), cfg.Kafka.SASL.Username, cfg.Kafka.SASL.Password.Value()
+	}
+	kopts, err = kc.Opts()
+	if err != nil {
+		closeBroker()
+		return nil, nil, func() {}, err
+	}
+	return brokers, kopts, closeBroker, nil
+}
+
+// sourceConfig is the capture configuration of source s.
+func sourceConfig(cfg *config.Config, s config.Source) postgres.Config {
+	var tables []postgres.TableName
+	for _, t := range s.QualifiedTables() {
+		tables = append(tables, postgres.TableName{Schema: t.Schema, Name: t.Name})
+	}
+	keys := map[postgres.TableName][]string{}
+	for _, k := range s.Keys {
+		if t, err := config.ParseTableName(k.Table); err == nil {
+			keys[postgres.TableName{Schema: t.Schema, Name: t.Name}] = k.Columns
+		}
+	}
+	return postgres.Config{
+		Name: s.Name, DSN: s.DSN.Value(), Tables: tables, Slot: s.Slot, Publication: s.Publication,
+		NoSnapshot: s.Snapshot == config.SnapshotNever, StatusInterval: s.StatusInterval,
+		BatchMaxRecords: s.BatchMaxRecords, BatchMaxWait: s.BatchMaxWait,
+		TopicPrefix: cfg.Kafka.TopicPrefix, Partitions: int32(cfg.Kafka.Partitions), RF: int16(cfg.Kafka.ReplicationFactor),
+		TxnTimeout: cfg.Kafka.TransactionTimeout, HeartbeatInterval: s.HeartbeatInterval, Messages: s.Messages, Keys: keys,
+	}
+}
+
+// Resnapshot makes the next run of source take a new snapshot: it drops
+// the source's replication slot and forgets its stored position. It is the
+// recovery from a lost slot; the source must not be running.
+func Resnapshot(ctx context.Context, cfg *config.Config, source string, log *slog.Logger) error {
+	var src *config.Source
+	for i := range cfg.Sources {
+		if cfg.Sources[i].Name == source {
+			src = &cfg.Sources[i]
+		}
+	}
+	if src == nil {
+		var names []string
+		for _, s := range cfg.Sources {
+			names = append(names, s.Name)
+		}
+		return fmt.Errorf("no source %q in the configuration (sources: %s)", source, strings.Join(names, ", "))
+	}
+	_, kopts, closeBroker, err := connectKafka(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
+	return postgres.Resnapshot(ctx, sourceConfig(cfg, *src), kopts, log)
 }

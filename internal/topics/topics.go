@@ -48,3 +48,7 @@ func State(prefix, stage string) string { return "_" + prefix + ".state." + stag
 
 // DLQ holds records a stage could not process, with the reason in headers.
 func DLQ(prefix string) string { return "_" + prefix + ".dlq" }
+
+// Messages is the topic logical decoding messages of a source are forwarded
+// to.
+func Messages(prefix, source string) string { return prefix + ".messages." + Part(source) }
