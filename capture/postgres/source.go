@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"syncline/internal/kafka"
 	"syncline/internal/metrics"
@@ -161,7 +163,8 @@ type relState struct {
 	enc     *schemas.Encoder
 	topic   string
 	parts   int32
-	skipped bool // not a configured table
+	skipped bool  // not a configured table
+	stopped error // set when the table's schema could not be registered: its changes go to the DLQ
 }
 
 func (s *Source) runOnce(ctx context.Context) (err error) {
@@ -388,6 +391,16 @@ func (r *run) relFor(ctx context.Context, ri *relInfo, cols []column) (*relState
 		return nil, err
 	}
 	enc, err := r.serde.Encoder(ctx, topic, t)
+	var re *sr.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusConflict {
+		// The table changed in a way its consumers cannot follow. Stop
+		// this table only: its changes are parked in the DLQ (nothing is
+		// lost) and the other tables keep flowing.
+		stop := fmt.Errorf("the new schema of %s is incompatible with the one registered for %s (%s); its changes are parked in %s until this is resolved: make the change compatible (add a column instead of changing a type; widen, don't narrow), or relax the subject's compatibility (PUT /config/%s-value {\"compatibility\": \"NONE\"}) after checking its consumers, then restart and backfill the table",
+			t.ID(), topic, re.Message, topics.DLQ(r.cfg.TopicPrefix), topic)
+		r.log.Error("table stopped: incompatible schema change", "table", t.ID(), "err", stop)
+		return &relState{table: t, cols: cols, topic: topic, parts: int32(n), stopped: stop}, nil
+	}
 	if err != nil {
 		return nil, permanent(err)
 	}

@@ -372,6 +372,12 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 				continue
 			}
 			ch := &schemas.Change{Op: schemas.OpTruncate, Source: r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)}
+			if rs.stopped != nil {
+				if err := r.park(ctx, rs, ch, nil, rs.stopped); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := r.emit(ctx, rs, ch); err != nil {
 				return err
 			}
@@ -451,6 +457,9 @@ func (r *run) change(ctx context.Context, relID uint32, op schemas.Op, oldType u
 	}
 	skip := r.nextSeq()
 	src := r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)
+	if berr == nil && aerr == nil && rs.stopped != nil {
+		berr = rs.stopped
+	}
 	if berr != nil || aerr != nil {
 		if skip {
 			return nil
@@ -547,12 +556,20 @@ func (r *run) park(ctx context.Context, rs *relState, ch *schemas.Change, vals m
 	body, _ := json.Marshal(map[string]any{
 		"table": rs.table.ID(), "op": ch.Op, "position": ch.Source.Position, "values": vals,
 	})
+	reason := "unrepresentable_value"
+	if rs.stopped != nil && errors.Is(cause, rs.stopped) {
+		reason = "schema_incompatible"
+	}
 	rec := &kgo.Record{Topic: topics.DLQ(r.cfg.TopicPrefix), Key: []byte(rs.table.ID()), Value: body, Headers: []kgo.RecordHeader{
 		{Key: "syncline.stage", Value: []byte("capture")},
-		{Key: "syncline.reason", Value: []byte("unrepresentable_value")},
+		{Key: "syncline.reason", Value: []byte(reason)},
 		{Key: "syncline.error", Value: []byte(cause.Error())},
+		{Key: "syncline.topic", Value: []byte(rs.topic)},
+		{Key: "syncline.position", Value: []byte(ch.Source.Position)},
 	}}
-	r.log.Error("change parked in the DLQ", "table", rs.table.ID(), "position", ch.Source.Position, "err", cause)
-	r.m.DLQRecords.WithLabelValues("capture", "unrepresentable_value").Inc()
+	if reason == "unrepresentable_value" {
+		r.log.Error("change parked in the DLQ", "table", rs.table.ID(), "position", ch.Source.Position, "err", cause)
+	}
+	r.m.DLQRecords.WithLabelValues("capture", reason).Inc()
 	return r.w.produce(ctx, rec)
 }
