@@ -286,7 +286,7 @@ func (r *run) sourceInfo(rs *relState, pos string, xid uint32, lsn pglogrepl.LSN
 }
 
 func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogrepl.LSN) error {
-	msg, err := pglogrepl.Parse(xld.WALData)
+	msg, err := parseMessage(xld.WALData)
 	if err != nil {
 		return fmt.Errorf("parse pgoutput message at %s: %w", xld.WALStart, err)
 	}
@@ -385,6 +385,27 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 		return r.flushLarge(ctx)
 	}
 	return nil
+}
+
+// parseMessage parses a pgoutput message. pglogrepl panics on some
+// malformed input (an empty message, say); that becomes an error here.
+func parseMessage(data []byte) (msg pglogrepl.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg, err = nil, fmt.Errorf("malformed pgoutput message (%d bytes, type %q): %v", len(data), firstByte(data), p)
+		}
+	}()
+	if len(data) == 0 {
+		return nil, fmt.Errorf("empty pgoutput message")
+	}
+	return pglogrepl.Parse(data)
+}
+
+func firstByte(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return string(b[:1])
 }
 
 // nextSeq numbers the next change of the current transaction and reports
