@@ -617,6 +617,34 @@ func TestValidate(t *testing.T) {
 		}
 	})
 
+	t.Run("source keys and sink target collisions", func(t *testing.T) {
+		doc := `name: x
+sources:
+  - name: app
+    type: postgres
+    dsn: host=h
+    tables: [public.customers, crm.customers]
+    keys:
+      - {table: public.nope, columns: [id]}
+      - {table: customers, columns: []}
+sinks:
+  - {name: wh, type: postgres, dsn: host=h, from: [app.*]}
+`
+		_, err := Parse([]byte(doc), "p.yaml")
+		if err == nil {
+			t.Fatal("Parse succeeded")
+		}
+		for _, want := range []string{
+			"sources[0].keys[0].table: table public.nope is not in this source's tables",
+			"sources[0].keys[1].columns: at least one key column is required",
+			`sinks[0].from: app.public.customers and app.crm.customers would both be written to table "customers"`,
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("errors lack %q:\n%v", want, err)
+			}
+		}
+	})
+
 	t.Run("a valid parsed config validates again", func(t *testing.T) {
 		c, err := Load("testdata/full.yaml")
 		if err != nil {

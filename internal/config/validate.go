@@ -378,6 +378,18 @@ func (v *validator) sinks(sinks []Sink) {
 			}
 		}
 
+		// Target tables are named after the source table alone: two
+		// source tables with one name would write into one table.
+		targets := map[string]SourceTable{}
+		for _, st := range v.c.SinkTables(s) {
+			if prev, dup := targets[st.Table.Name]; dup {
+				v.errorf(p+".from", "%s and %s would both be written to table %q of schema %s; send one of them through another sink with its own schema",
+					prev, st, st.Table.Name, s.Schema)
+				continue
+			}
+			targets[st.Table.Name] = st
+		}
+
 		v.atLeast(p+".batch_size", s.BatchSize, 1)
 		v.positive(p+".batch_timeout", s.BatchTimeout)
 		enum(v, p+".delete_mode", s.DeleteMode, []DeleteMode{DeleteHard, DeleteSoft})
