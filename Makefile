@@ -4,7 +4,7 @@ GO          ?= go
 GOTESTFLAGS ?=
 PKGS        ?= ./...
 
-.PHONY: all deps test vet build quickstart bench
+.PHONY: all deps test vet build quickstart bench crash
 
 all: build
 
@@ -28,3 +28,10 @@ quickstart:
 
 bench:
 	bash scripts/bench.sh
+
+# The crash test at full length (see README "Crash test"): 100,000 operations,
+# syncline killed with SIGKILL 10 times. CRASH_OPS / CRASH_KILLS override.
+CRASH_OPS   ?= 100000
+CRASH_KILLS ?= 10
+crash: deps
+	$(GO) test -run TestCrash -count=1 -v -timeout 60m ./internal/crashtest/ -args -ops=$(CRASH_OPS) -kills=$(CRASH_KILLS)

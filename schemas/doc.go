@@ -25,5 +25,9 @@
 // Values move through syncline as Row maps keyed by Avro field name holding Go
 // values of the column's Kind (see Kind for the exact Go type of each).
 // ParseText turns a Postgres text-format value into that form, FormatText
-// renders it back, so a Postgres-to-Postgres path is lossless.
+// renders it back, so a Postgres-to-Postgres path is lossless. Values Avro
+// has no native form for have a documented encoding (README, "Postgres →
+// Avro types"): numeric NaN in a string union member, date and timestamp
+// ±infinity as the logical type's int/long extremes (Infinity in Go),
+// arrays as Avro arrays or, for other shapes, their literal.
 package schemas

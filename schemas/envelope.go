@@ -64,7 +64,6 @@ type Codec struct {
 	Table *Table
 	key   *goavro.Codec
 	value *goavro.Codec
-	union []string // union member name per column, in table order
 }
 
 var codecOpts = &goavro.CodecOption{EnableDecimalBinarySpecCompliantEncoding: true}
@@ -84,11 +83,7 @@ func NewCodecFromSchemas(t *Table, keySchema, valueSchema string) (*Codec, error
 	if err != nil {
 		return nil, fmt.Errorf("table %s: value schema: %w", t.ID(), err)
 	}
-	union := make([]string, len(t.Columns))
-	for i, c := range t.Columns {
-		union[i] = unionName(c)
-	}
-	return &Codec{Table: t, key: k, value: v, union: union}, nil
+	return &Codec{Table: t, key: k, value: v}, nil
 }
 
 // EncodeKey encodes the key columns of row.
@@ -99,9 +94,20 @@ func (c *Codec) EncodeKey(row Row) ([]byte, error) {
 		if v == nil {
 			return nil, fmt.Errorf("table %s: key column %q is NULL", c.Table.ID(), col.Name)
 		}
-		m[col.Field] = v
+		member, n, err := col.toAvro(v)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: key field %s: %w", c.Table.ID(), col.Field, err)
+		}
+		if len(col.avroMembers()) > 1 {
+			n = goavro.Union(member, n)
+		}
+		m[col.Field] = n
 	}
-	return c.key.BinaryFromNative(nil, m)
+	b, err := c.key.BinaryFromNative(nil, m)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: encode key: %w", c.Table.ID(), err)
+	}
+	return b, nil
 }
 
 // DecodeKey decodes a key.
@@ -113,7 +119,23 @@ func (c *Codec) DecodeKey(b []byte) (Row, error) {
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("table %s: decode key: %d trailing bytes", c.Table.ID(), len(rest))
 	}
-	return Row(n.(map[string]any)), nil
+	m, ok := n.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("table %s: decode key: got %T, want a record", c.Table.ID(), n)
+	}
+	r := make(Row, len(m))
+	for k, x := range m {
+		col, ok := c.Table.Column(k)
+		if !ok {
+			return nil, fmt.Errorf("table %s: decode key: unknown field %s", c.Table.ID(), k)
+		}
+		v, err := col.fromAvro(unwrap(x))
+		if err != nil {
+			return nil, fmt.Errorf("table %s: decode key field %s: %w", c.Table.ID(), k, err)
+		}
+		r[k] = v
+	}
+	return r, nil
 }
 
 func (c *Codec) valueNative(r Row) (any, error) {
@@ -121,32 +143,19 @@ func (c *Codec) valueNative(r Row) (any, error) {
 		return nil, nil
 	}
 	m := make(map[string]any, len(c.Table.Columns))
-	for i, col := range c.Table.Columns {
+	for _, col := range c.Table.Columns {
 		v := r[col.Field]
 		if v == nil {
 			m[col.Field] = nil
 			continue
 		}
-		m[col.Field] = goavro.Union(c.union[i], v)
+		member, n, err := col.toAvro(v)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: field %s: %w", c.Table.ID(), col.Field, err)
+		}
+		m[col.Field] = goavro.Union(member, n)
 	}
 	return goavro.Union(c.Table.Namespace()+".Value", m), nil
-}
-
-// unionName is goavro's name of a column's non-null union member, derived
-// from the column's Avro type: the primitive type, or "type.logicalType"
-// for the logical types goavro implements.
-func unionName(c Column) string {
-	switch t := c.avroType().(type) {
-	case string:
-		return t
-	case map[string]any:
-		lt, _ := t["logicalType"].(string)
-		if lt == "" || lt == "uuid" {
-			return t["type"].(string)
-		}
-		return t["type"].(string) + "." + lt
-	}
-	return "string"
 }
 
 func strArray(s []string) any {
@@ -209,8 +218,12 @@ func (c *Codec) DecodeValue(b []byte) (*Change, error) {
 	}
 	m := n.(map[string]any)
 	ch := &Change{Table: c.Table, Op: Op(m["op"].(string))}
-	ch.Before = unwrapRow(m["before"])
-	ch.After = unwrapRow(m["after"])
+	if ch.Before, err = c.unwrapRow(m["before"]); err != nil {
+		return nil, fmt.Errorf("table %s: decode before: %w", c.Table.ID(), err)
+	}
+	if ch.After, err = c.unwrapRow(m["after"]); err != nil {
+		return nil, fmt.Errorf("table %s: decode after: %w", c.Table.ID(), err)
+	}
 	src := m["source"].(map[string]any)
 	ch.Source = Source{
 		System: src["system"].(string), Name: src["name"].(string), DB: src["db"].(string),
@@ -243,16 +256,30 @@ func unwrap(v any) any {
 	return v
 }
 
-func unwrapRow(v any) Row {
+func (c *Codec) unwrapRow(v any) (Row, error) {
 	if v == nil {
-		return nil
+		return nil, nil
 	}
-	m := unwrap(v).(map[string]any)
+	m, ok := unwrap(v).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("got %T, want a record", unwrap(v))
+	}
 	r := make(Row, len(m))
 	for k, x := range m {
-		r[k] = unwrap(x)
+		col, ok := c.Table.Column(k)
+		if !ok {
+			// A field the table does not know (a reader schema with fewer
+			// columns): kept as goavro decoded it.
+			r[k] = unwrap(x)
+			continue
+		}
+		v, err := col.fromAvro(unwrap(x))
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		r[k] = v
 	}
-	return r
+	return r, nil
 }
 
 func unwrapStrings(v any) []string {
@@ -269,12 +296,24 @@ func unwrapStrings(v any) []string {
 }
 
 // ValueEqual reports whether two column values are the same value.
-// NaN equals NaN (a row whose float is NaN did not change).
+// NaN equals NaN (a row whose float is NaN did not change); arrays are
+// equal when their elements are.
 func ValueEqual(a, b any) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
 	switch x := a.(type) {
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !ValueEqual(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
 	case *big.Rat:
 		y, ok := b.(*big.Rat)
 		return ok && x.Cmp(y) == 0

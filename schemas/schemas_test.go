@@ -1,11 +1,13 @@
 package schemas
 
 import (
+	"errors"
 	"flag"
 	"math"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,7 +59,7 @@ func TestSanitizedNamesAreValidAndDeterministic(t *testing.T) {
 }
 
 func TestGeneratedSchemasMatchGoldenFiles(t *testing.T) {
-	for _, tab := range []*Table{customersTable(), ordersTable()} {
+	for _, tab := range []*Table{customersTable(), ordersTable(), typesTable()} {
 		for kind, got := range map[string]string{"key": tab.KeySchema(), "value": tab.ValueSchema()} {
 			path := filepath.Join("testdata", "golden", AvroName(tab.Schema)+"."+tab.Name+"."+kind+".avsc")
 			if *update {
@@ -77,7 +79,7 @@ func TestGeneratedSchemasMatchGoldenFiles(t *testing.T) {
 }
 
 func TestTableRoundTripsThroughItsSchemas(t *testing.T) {
-	for _, tab := range []*Table{customersTable(), ordersTable()} {
+	for _, tab := range []*Table{customersTable(), ordersTable(), typesTable()} {
 		got, err := TableFromSchemas(tab.KeySchema(), tab.ValueSchema())
 		if err != nil {
 			t.Fatal(err)
@@ -215,12 +217,18 @@ func TestUnrepresentableValuesAreErrors(t *testing.T) {
 		col  Column
 		text string
 	}{
-		{Column{Name: "n", Kind: KindDecimal, Precision: 5, Scale: 2}, "NaN"},
-		{Column{Name: "ts", Kind: KindTimestamp}, "infinity"},
-		{Column{Name: "d", Kind: KindDate}, "-infinity"},
+		// timestamp-micros since 1970 in a long ends in year 294247;
+		// Postgres goes on to 294276.
+		{Column{Name: "ts", Kind: KindTimestamp}, "294270-01-01 00:00:00"},
+		{Column{Name: "tz", Kind: KindTimestampTZ}, "294247-01-10 04:00:54.775807+00"}, // MaxInt64 µs: the infinity sentinel
 	} {
-		if _, err := ParseText(tc.col, tc.text); err == nil {
-			t.Errorf("%s %q: no error", tc.col.Kind, tc.text)
+		_, err := ParseText(tc.col, tc.text)
+		if !errors.Is(err, ErrUnrepresentable) || !strings.Contains(err.Error(), `"`+tc.col.Name+`"`) {
+			t.Errorf("%s %q: error %v, want ErrUnrepresentable naming the column", tc.col.Kind, tc.text, err)
 		}
+	}
+	// The last representable instant is fine.
+	if _, err := ParseText(Column{Name: "tz", Kind: KindTimestampTZ}, "294247-01-10 04:00:54.775806+00"); err != nil {
+		t.Errorf("last representable timestamp: %v", err)
 	}
 }

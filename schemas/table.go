@@ -12,8 +12,9 @@ type Column struct {
 	Field     string // Avro field name (sanitized, unique within the table)
 	PGType    string // format_type() of the column, e.g. "character varying(20)"
 	Kind      Kind
-	Precision int  // for KindDecimal
-	Scale     int  // for KindDecimal
+	ElemKind  Kind // for KindArray: the elements' kind
+	Precision int  // for KindDecimal and KindMoney (of the elements, for arrays)
+	Scale     int  // for KindDecimal and KindMoney (of the elements, for arrays)
 	Key       bool // part of the key (primary key or replica identity)
 }
 
@@ -105,8 +106,11 @@ func (c Column) fieldJSON(nullable bool) map[string]any {
 	if c.PGType != "" {
 		f["syncline.pg_type"] = c.PGType
 	}
+	if c.Kind == KindArray {
+		f["syncline.elem_kind"] = string(c.ElemKind)
+	}
 	if nullable {
-		f["type"] = []any{"null", c.avroType()}
+		f["type"] = append([]any{"null"}, c.avroMembers()...)
 		f["default"] = nil
 	} else {
 		f["type"] = c.avroType()
@@ -247,11 +251,12 @@ func TableFromSchemas(keySchema, valueSchema string) (*Table, error) {
 }
 
 type fieldProps struct {
-	Name   string          `json:"name"`
-	Column string          `json:"syncline.column"`
-	Kind   Kind            `json:"syncline.kind"`
-	PGType string          `json:"syncline.pg_type"`
-	Type   json.RawMessage `json:"type"`
+	Name     string          `json:"name"`
+	Column   string          `json:"syncline.column"`
+	Kind     Kind            `json:"syncline.kind"`
+	ElemKind Kind            `json:"syncline.elem_kind"`
+	PGType   string          `json:"syncline.pg_type"`
+	Type     json.RawMessage `json:"type"`
 }
 
 func (f fieldProps) column() (Column, error) {
@@ -259,21 +264,57 @@ func (f fieldProps) column() (Column, error) {
 	if c.Name == "" {
 		c.Name = f.Name
 	}
-	if c.Kind == KindDecimal {
-		var union []json.RawMessage
-		_ = json.Unmarshal(f.Type, &union)
-		raw := f.Type
-		if len(union) == 2 {
-			raw = union[1]
-		}
-		var d struct{ Precision, Scale int }
-		if err := json.Unmarshal(raw, &d); err != nil {
-			return c, fmt.Errorf("field %s: decimal type: %w", f.Name, err)
-		}
-		c.Precision, c.Scale = d.Precision, d.Scale
-	}
 	if c.Kind == "" {
 		return c, fmt.Errorf("field %s: no syncline.kind property", f.Name)
 	}
+	if c.Kind == KindArray {
+		if f.ElemKind == "" {
+			return c, fmt.Errorf("field %s: array without syncline.elem_kind property", f.Name)
+		}
+		c.ElemKind = f.ElemKind
+	}
+	if k := c.kindOfValues(); k == KindDecimal || k == KindMoney {
+		d, ok := findDecimal(f.Type, 0)
+		if !ok {
+			return c, fmt.Errorf("field %s: %s field without a decimal type", f.Name, k)
+		}
+		c.Precision, c.Scale = d.Precision, d.Scale
+	}
 	return c, nil
+}
+
+type decimalProps struct {
+	LogicalType      string
+	Precision, Scale int
+}
+
+// findDecimal finds the decimal logical type in a field's type: alone, a
+// union member, or an array's items.
+func findDecimal(raw json.RawMessage, depth int) (decimalProps, bool) {
+	if depth > 4 {
+		return decimalProps{}, false
+	}
+	var union []json.RawMessage
+	if json.Unmarshal(raw, &union) == nil {
+		for _, m := range union {
+			if d, ok := findDecimal(m, depth+1); ok {
+				return d, true
+			}
+		}
+		return decimalProps{}, false
+	}
+	var t struct {
+		decimalProps
+		Items json.RawMessage
+	}
+	if json.Unmarshal(raw, &t) != nil {
+		return decimalProps{}, false
+	}
+	if t.LogicalType == "decimal" {
+		return t.decimalProps, true
+	}
+	if t.Items != nil {
+		return findDecimal(t.Items, depth+1)
+	}
+	return decimalProps{}, false
 }

@@ -115,9 +115,86 @@ func snapshotColumns(ctx context.Context, conn *pgx.Conn, oid uint32) ([]column,
 	return out, rows.Err()
 }
 
-// typeNames resolves format_type for the columns' (oid, typmod) pairs.
+// typeNames resolves format_type for the columns' (oid, typmod) pairs, and
+// the base type (domains resolved) and array element type of each.
 type typeNames struct {
 	cache map[[2]int64]string
+	bases map[[2]int64]baseType
+}
+
+// baseType is what a column's type is made of once domains are resolved.
+type baseType struct {
+	OID        uint32
+	TypMod     int32
+	Elem       uint32 // element type of an array (domains resolved), else 0
+	ElemTypMod int32
+	Delim      byte // the element type's array delimiter
+}
+
+// maxDomainDepth bounds the walk down a chain of domains.
+const maxDomainDepth = 32
+
+// domainBase follows oid through its domains to the base type. A domain's
+// modifier (numeric(10,2) in CREATE DOMAIN d AS numeric(10,2)) applies when
+// the column has none (columns of a domain type never do).
+func domainBase(ctx context.Context, conn *pgx.Conn, oid uint32, typmod int32) (base uint32, mod int32, elem uint32, delim byte, err error) {
+	for range maxDomainDepth {
+		var typtype, d string
+		var baseOID, elemOID uint32
+		var baseMod int32
+		var isArray bool
+		err = conn.QueryRow(ctx, `
+			SELECT t.typtype::text, t.typbasetype, t.typtypmod, t.typelem,
+				coalesce(e.typarray = t.oid, false), coalesce(e.typdelim::text, ',')
+			FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem
+			WHERE t.oid = $1`, oid).Scan(&typtype, &baseOID, &baseMod, &elemOID, &isArray, &d)
+		if err == pgx.ErrNoRows {
+			return 0, 0, 0, 0, fmt.Errorf("type %d does not exist", oid)
+		}
+		if err != nil {
+			return 0, 0, 0, 0, fmt.Errorf("type %d: %w", oid, err)
+		}
+		if typtype != "d" {
+			if !isArray {
+				elemOID = 0
+			}
+			if len(d) != 1 {
+				d = ","
+			}
+			return oid, typmod, elemOID, d[0], nil
+		}
+		if typmod == -1 {
+			typmod = baseMod
+		}
+		oid = baseOID
+	}
+	return 0, 0, 0, 0, fmt.Errorf("type %d: domains nested deeper than %d", oid, maxDomainDepth)
+}
+
+// base resolves a column type to its base type and, for arrays, the
+// element's base type.
+func (tn *typeNames) base(ctx context.Context, conn *pgx.Conn, oid uint32, typmod int32) (baseType, error) {
+	k := [2]int64{int64(oid), int64(typmod)}
+	if b, ok := tn.bases[k]; ok {
+		return b, nil
+	}
+	var b baseType
+	var err error
+	if b.OID, b.TypMod, b.Elem, b.Delim, err = domainBase(ctx, conn, oid, typmod); err != nil {
+		return b, err
+	}
+	if b.Elem != 0 {
+		// An array's modifier applies to its elements (numeric(10,2)[]);
+		// an array of a domain takes the domain's.
+		if b.Elem, b.ElemTypMod, _, _, err = domainBase(ctx, conn, b.Elem, b.TypMod); err != nil {
+			return b, err
+		}
+	}
+	if tn.bases == nil {
+		tn.bases = map[[2]int64]baseType{}
+	}
+	tn.bases[k] = b
+	return b, nil
 }
 
 func (tn *typeNames) name(ctx context.Context, conn *pgx.Conn, oid uint32, typmod int32) (string, error) {
@@ -139,6 +216,8 @@ func (tn *typeNames) name(ctx context.Context, conn *pgx.Conn, oid uint32, typmo
 // buildTable makes the schemas.Table of a captured table. Keys come from the
 // primary key (or replica identity index); a table with neither is keyed by
 // the whole row, which only REPLICA IDENTITY FULL can capture updates for.
+// A column's kind comes from its base type (domains resolved; pgoutput
+// sends the domain's OID), its PGType is the declared type.
 func buildTable(ctx context.Context, conn *pgx.Conn, tn *typeNames, src, db string, ri *relInfo, cols []column) (*schemas.Table, error) {
 	keys := map[string]bool{}
 	for _, k := range ri.Keys {
@@ -150,10 +229,12 @@ func buildTable(ctx context.Context, conn *pgx.Conn, tn *typeNames, src, db stri
 		if err != nil {
 			return nil, err
 		}
-		col := schemas.Column{Name: c.Name, PGType: pgType, Kind: schemas.KindForType(c.OID, c.TypMod), Key: keys[c.Name] || len(keys) == 0}
-		if col.Kind == schemas.KindDecimal {
-			col.Precision, col.Scale = schemas.NumericPrecisionScale(c.TypMod)
+		bt, err := tn.base(ctx, conn, c.OID, c.TypMod)
+		if err != nil {
+			return nil, fmt.Errorf("column %q of %s: %w", c.Name, ri.Name, err)
 		}
+		col := schemas.Column{Name: c.Name, PGType: pgType, Key: keys[c.Name] || len(keys) == 0}
+		col.SetType(bt.OID, bt.TypMod, bt.Elem, bt.ElemTypMod, bt.Delim)
 		t.Columns = append(t.Columns, col)
 	}
 	schemas.SanitizeFields(t.Columns)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,9 @@ type Config struct {
 	Messages []string
 	// Keys overrides the key columns of tables.
 	Keys map[TableName][]string
+	// MaxBackfills bounds the backfills reading chunks at the same time;
+	// default 2.
+	MaxBackfills int
 }
 
 func (c *Config) defaults() {
@@ -75,6 +79,9 @@ func (c *Config) defaults() {
 	if c.TxnTimeout <= 0 {
 		c.TxnTimeout = 60 * time.Second
 	}
+	if c.MaxBackfills <= 0 {
+		c.MaxBackfills = defaultMaxBackfills
+	}
 }
 
 // Source captures one Postgres database.
@@ -85,6 +92,9 @@ type Source struct {
 	m         *metrics.Metrics
 	log       *slog.Logger
 	ready     atomic.Bool
+
+	mu        sync.Mutex
+	backfills []Backfill // as last committed
 }
 
 // New returns a source. kafkaOpts carry the brokers, TLS and SASL; the
@@ -155,6 +165,10 @@ type run struct {
 
 	serverVersion int // server_version_num
 	beatFailed    bool
+
+	chunks     map[string]*chunk // backfill chunks in flight, by watermark nonce
+	bfRels     map[TableName]*relState
+	stateDirty bool // signals or backfill progress wait for a Kafka commit
 }
 
 type relState struct {
@@ -168,7 +182,8 @@ type relState struct {
 }
 
 func (s *Source) runOnce(ctx context.Context) (err error) {
-	r := &run{Source: s, rels: map[uint32]*relState{}, tables: map[TableName]*relInfo{}, byOID: map[uint32]*relInfo{}, pending: map[[2]string]int{}}
+	r := &run{Source: s, rels: map[uint32]*relState{}, tables: map[TableName]*relInfo{}, byOID: map[uint32]*relInfo{}, pending: map[[2]string]int{},
+		chunks: map[string]*chunk{}, bfRels: map[TableName]*relState{}}
 	r.conn, err = Connect(ctx, s.cfg.DSN)
 	if err != nil {
 		return fmt.Errorf("connect to source %s: %w", s.cfg.Name, err)
@@ -210,6 +225,7 @@ func (s *Source) runOnce(ctx context.Context) (err error) {
 			return permanent(fmt.Errorf("stored position of %s is not valid JSON: %w", s.cfg.Name, err))
 		}
 	}
+	r.publishBackfills()
 	r.repl, err = connectReplication(ctx, s.cfg.DSN)
 	if err != nil {
 		return fmt.Errorf("replication connection: %w", err)
@@ -416,6 +432,9 @@ func (r *run) emit(ctx context.Context, rs *relState, ch *schemas.Change) error 
 		return permanent(fmt.Errorf("encode change of %s at %s: %w", rs.table.ID(), ch.Source.Position, err))
 	}
 	r.pending[[2]string{rs.table.Schema + "." + rs.table.Name, string(ch.Op)}]++
+	if ch.Op != schemas.OpRead {
+		r.noteWindow(rs, ch)
+	}
 	if ch.Op == schemas.OpTruncate {
 		for p := int32(0); p < rs.parts; p++ {
 			if err := r.w.produce(ctx, &kgo.Record{Topic: rs.topic, Partition: p, Value: val}); err != nil {

@@ -56,8 +56,13 @@ func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
 			r.heartbeat(ctx)
 			nextBeat = now.Add(r.cfg.HeartbeatInterval)
 		}
-		if r.w.open && now.Sub(r.w.started) >= r.cfg.BatchMaxWait {
+		if (r.w.open && now.Sub(r.w.started) >= r.cfg.BatchMaxWait) || (r.stateDirty && !r.inTx) {
 			if err := r.flush(ctx); err != nil {
+				return err
+			}
+		}
+		if !r.inTx && len(r.pos.Backfills) > 0 {
+			if err := r.scheduleChunks(ctx); err != nil {
 				return err
 			}
 		}
@@ -154,6 +159,21 @@ func (r *run) forwardMessage(prefix string) bool {
 // position; configured prefixes are forwarded to the messages topic in the
 // same Kafka transaction as the changes around them, exactly once.
 func (r *run) message(ctx context.Context, m *pglogrepl.LogicalDecodingMessage, stored pglogrepl.LSN) error {
+	if m.Prefix == signalPrefix {
+		if (m.Transactional && !r.skipTx && !r.nextSeq()) || (!m.Transactional && m.LSN >= stored) {
+			r.signal(m.Content)
+			if !m.Transactional && m.LSN+1 > r.lastLSN {
+				r.lastLSN = m.LSN + 1
+			}
+		}
+		return nil
+	}
+	if m.Prefix == watermarkPrefix && m.Transactional {
+		if r.skipTx || r.nextSeq() {
+			return nil
+		}
+		return r.watermark(ctx, string(m.Content))
+	}
 	if !m.Transactional {
 		// Outside any transaction: its own LSN orders it.
 		if m.LSN < stored || !r.forwardMessage(m.Prefix) {
@@ -271,6 +291,8 @@ func (r *run) flush(ctx context.Context) error {
 		return err
 	}
 	r.pos = pos
+	r.stateDirty = false
+	r.publishBackfills()
 	r.committed()
 	if r.lastLSN > r.acked {
 		r.acked = r.lastLSN
@@ -327,7 +349,7 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 			return nil
 		}
 		r.lastLSN = m.TransactionEndLSN
-		if !r.w.open && r.pos.TxLSN != position(r.txCommit, 0) {
+		if !r.w.open && !r.stateDirty && r.pos.TxLSN != position(r.txCommit, 0) {
 			// Nothing of this transaction is waiting for a Kafka commit.
 			if r.lastLSN > r.acked {
 				r.acked = r.lastLSN
@@ -335,8 +357,8 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 			return nil
 		}
 		if !r.w.open {
-			// The end of a transaction written in parts: record it as
-			// complete.
+			// The end of a transaction written in parts, or a signal or
+			// backfill progress to record.
 			return r.flush(ctx)
 		}
 		if r.w.count >= r.cfg.BatchMaxRecords || time.Since(r.w.started) >= r.cfg.BatchMaxWait {

@@ -30,9 +30,11 @@ type Position struct {
 	// transaction is written in several Kafka transactions this way, so
 	// neither memory nor the Kafka transaction grows with it; on restart
 	// Postgres resends it whole and the changes up to TxSeq are dropped.
-	TxLSN     string    `json:"tx_lsn,omitempty"`
-	TxSeq     uint64    `json:"tx_seq,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	TxLSN string `json:"tx_lsn,omitempty"`
+	TxSeq uint64 `json:"tx_seq,omitempty"`
+	// Backfills are the source's backfills with their progress.
+	Backfills []*Backfill `json:"backfills,omitempty"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // txWriter produces records in Kafka transactions that end with a position

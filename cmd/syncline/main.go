@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -26,9 +27,36 @@ import (
 var version = "dev"
 
 func main() {
-	if err := rootCmd().Execute(); err != nil {
+	stopProfile := startCPUProfile()
+	err := rootCmd().Execute()
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "syncline:", err)
 		os.Exit(1)
+	}
+}
+
+// startCPUProfile writes a Go CPU profile to $SYNCLINE_CPUPROFILE, when set,
+// until the command returns (SIGINT/SIGTERM end `run` gracefully). Opt-in,
+// for the bench harness (bench/cdcbench -cpuprofile).
+func startCPUProfile() (stop func()) {
+	path := os.Getenv("SYNCLINE_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "syncline: SYNCLINE_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 
@@ -40,7 +68,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), brokerCmd(), validateCmd(), resnapshotCmd())
+	root.AddCommand(runCmd(), brokerCmd(), validateCmd(), resnapshotCmd(), backfillCmd(), statusCmd())
 	return root
 }
 

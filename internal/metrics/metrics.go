@@ -15,7 +15,9 @@ type Metrics struct {
 	DLQRecords         *prometheus.CounterVec   // stage, reason
 	DuplicatesDropped  *prometheus.CounterVec   // stage
 	NoopUpdatesDropped prometheus.Counter
-	ConsumerLag        *prometheus.GaugeVec // stage
+	ConsumerLag        *prometheus.GaugeVec   // stage
+	ToastRereads       *prometheus.CounterVec // source, result
+	BackfillRows       *prometheus.CounterVec // table
 }
 
 // New creates the metrics and registers them on reg (a fresh
@@ -50,8 +52,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syncline_consumer_lag_records", Help: "Records between a stage's position and the end of its input topics.",
 		}, []string{"stage"}),
+		ToastRereads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncline_toast_rereads_total", Help: "Rows the changes stage re-read from the source because its state had no value for unchanged TOAST columns, by result (ok, row_deleted, failed, retry).",
+		}, []string{"source", "result"}),
+		BackfillRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncline_backfill_rows_total", Help: "Rows written by backfills (op=r), by table (schema.table).",
+		}, []string{"table"}),
 	}
+	reg.MustRegister(m.BackfillRows)
 	reg.MustRegister(m.SourceEvents, m.SourceLagBytes, m.EndToEndLatency, m.SinkWrites, m.SinkErrors,
-		m.DLQRecords, m.DuplicatesDropped, m.NoopUpdatesDropped, m.ConsumerLag)
+		m.DLQRecords, m.DuplicatesDropped, m.NoopUpdatesDropped, m.ConsumerLag, m.ToastRereads)
 	return m
 }

@@ -6,6 +6,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -172,7 +174,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 		}
 		addrs.HTTP = "http://" + ln.Addr().String()
-		srv := &http.Server{Handler: handler(reg, comps), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: handler(reg, comps, cfg.HTTP.Token.Value()), ReadHeaderTimeout: 10 * time.Second}
 		g.Go(func() error {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http server: %w", err)
@@ -259,7 +261,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			TopicPrefix: prefix, Partitions: int32(cfg.Kafka.Partitions), RF: rf, InstanceID: o.InstanceID,
 			StateDir:  filepath.Join(cfg.DataDir, "state", changes.Stage, o.InstanceID),
 			BatchSize: cfg.Transform.Changes.BatchSize, TxnTimeout: cfg.Kafka.TransactionTimeout,
-			Topics: rawTopics(cfg),
+			Topics: rawTopics(cfg), SourceDSNs: sourceDSNs(cfg),
 		}, kopts, serde, m, log)
 		if err != nil {
 			return nil, closers, err
@@ -279,6 +281,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			wc := warehouse.Config{
 				Name: s.Name, DSN: s.DSN.Value(), Schema: s.SchemaName(), BatchSize: s.BatchSize, BatchTimeout: s.BatchTimeout,
 				SoftDelete: s.DeleteMode == config.DeleteSoft, IgnoreTruncate: s.Truncate == config.TruncateIgnore,
+				InstanceID: o.InstanceID,
 			}
 			for _, st := range cfg.SinkTables(s) {
 				wc.Tables = append(wc.Tables, warehouse.TableRef{Source: st.Source, Schema: st.Table.Schema, Table: st.Table.Name})
@@ -294,8 +297,37 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 	return comps, closers, nil
 }
 
-func handler(reg *prometheus.Registry, comps []named) http.Handler {
+// Status is what /api/v1/status returns: one entry per component.
+type Status struct {
+	Components []ComponentStatus `json:"components"`
+}
+
+// ComponentStatus is one component's state; Detail is component-specific
+// (a source's backfills, for example).
+type ComponentStatus struct {
+	Name   string `json:"name"`
+	Ready  bool   `json:"ready"`
+	Detail any    `json:"detail,omitempty"`
+}
+
+func handler(reg *prometheus.Registry, comps []named, token string) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/status", func(w http.ResponseWriter, req *http.Request) {
+		if token != "" && subtle.ConstantTimeCompare([]byte(req.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
+			http.Error(w, "missing or wrong bearer token (http.token)", http.StatusUnauthorized)
+			return
+		}
+		var st Status
+		for _, c := range comps {
+			cs := ComponentStatus{Name: c.name, Ready: c.c.Ready()}
+			if d, ok := c.c.(interface{ Status() any }); ok {
+				cs.Detail = d.Status()
+			}
+			st.Components = append(st.Components, cs)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(st)
+	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -308,7 +340,12 @@ func handler(reg *prometheus.Registry, comps []named) http.Handler {
 		var notReady []string
 		for _, c := range comps {
 			if !c.c.Ready() {
-				notReady = append(notReady, c.name)
+				name := c.name
+				// A component may say why (e.g. a sink's stopped tables).
+				if d, ok := c.c.(interface{ NotReadyDetail() string }); ok && d.NotReadyDetail() != "" {
+					name += " (" + d.NotReadyDetail() + ")"
+				}
+				notReady = append(notReady, name)
 			}
 		}
 		w.Header().Set("Content-Type", "text/plain")
@@ -351,6 +388,16 @@ func connectKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) (br
 		return nil, nil, func() {}, err
 	}
 	return brokers, kopts, closeBroker, nil
+}
+
+// sourceDSNs maps each source's name to its DSN: the changes stage
+// re-reads rows whose unchanged TOAST values its state lacks.
+func sourceDSNs(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	for _, s := range cfg.Sources {
+		out[s.Name] = s.DSN.Value()
+	}
+	return out
 }
 
 // sourceConfig is the capture configuration of source s.

@@ -40,6 +40,9 @@ type Config struct {
 	IgnoreTruncate bool
 	// GroupID is the Kafka consumer group; default "syncline-sink-<Name>".
 	GroupID string
+	// InstanceID, when set, makes the sink a static member of its group
+	// (the process's stable id within its role).
+	InstanceID string
 }
 
 // Defaults used when the Config leaves a field zero.

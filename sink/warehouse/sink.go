@@ -59,6 +59,12 @@ type Sink struct {
 	// (-1: no row). Written by the assignment callbacks and by Run.
 	mu     sync.Mutex
 	stored map[partKey]int64
+
+	// stopMu guards stopped: tables stopped by a schema change they cannot
+	// follow (see evolve.go). Read by Ready from other goroutines.
+	stopMu       sync.Mutex
+	stopped      map[*target]*tableStop
+	recheckEvery time.Duration
 }
 
 // New validates cfg and returns a sink. Nothing is connected until Run.
@@ -100,6 +106,8 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, d *dlq.DLQ, m *m
 		offsetsIdent: quoteIdent(cfg.Schema, offsetsName),
 		byTopic:      map[string]*target{},
 		stored:       map[partKey]int64{},
+		stopped:      map[*target]*tableStop{},
+		recheckEvery: recheckStopped,
 	}
 	for i, ref := range cfg.Tables {
 		t := &target{ref: ref, topic: cfg.Topics[i], name: ref.Table, ident: quoteIdent(cfg.Schema, ref.Table)}
@@ -112,8 +120,9 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, d *dlq.DLQ, m *m
 }
 
 // Ready reports whether the sink is connected to the warehouse and
-// consuming.
-func (s *Sink) Ready() bool { return s.ready.Load() }
+// consuming every table (none stopped by a schema change, see
+// NotReadyDetail).
+func (s *Sink) Ready() bool { return s.ready.Load() && !s.anyStopped() }
 
 // Run consumes and applies until ctx is cancelled, then returns nil once
 // the in-flight batch has committed or rolled back. It returns an error
@@ -135,7 +144,13 @@ func (s *Sink) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, s.kafkaOpts...),
+	opts := append([]kgo.Opt{}, s.kafkaOpts...)
+	if s.cfg.InstanceID != "" {
+		// Static membership: a restarted process replaces its predecessor
+		// in the group at once.
+		opts = append(opts, kgo.InstanceID(s.cfg.GroupID+"-"+s.cfg.InstanceID))
+	}
+	cl, err := kgo.NewClient(append(opts,
 		kgo.ConsumeTopics(s.topics...),
 		kgo.ConsumerGroup(s.cfg.GroupID),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -185,6 +200,10 @@ func (s *Sink) Run(ctx context.Context) error {
 			needResync = false
 			continue
 		}
+		if s.anyStopped() && s.recheckStoppedTables(ctx) {
+			needResync = true
+			continue
+		}
 		recs := s.collect(ctx)
 		if len(recs) == 0 {
 			cl.AllowRebalance()
@@ -205,6 +224,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		// The batch rolled back: nothing of it is in the warehouse. Re-seek
 		// its partitions to what is stored and go again.
 		needResync = true
+		if errors.Is(err, errTableStopped) {
+			continue // again at once, without the stopped table
+		}
 		if errors.Is(err, errFenced) {
 			s.log.Info("stored offsets differ from this process's view; re-seeking", "err", err)
 			continue
@@ -250,6 +272,11 @@ func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 	var deadline time.Time
 	for len(recs) < s.cfg.BatchSize {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if deadline.IsZero() && s.anyStopped() {
+			// Do not wait for records past the next check of the
+			// stopped tables.
+			pctx, cancel = context.WithTimeout(ctx, s.recheckEvery)
+		}
 		if !deadline.IsZero() {
 			// After the first records, only take what arrives within a
 			// short linger: batches fill up during a catch-up, and light
@@ -297,6 +324,11 @@ func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 // process applies one batch: decode and collapse, create or alter tables,
 // then one transaction; on a permanent row error, once more row by row.
 func (s *Sink) process(ctx context.Context, recs []*kgo.Record) error {
+	// Records of stopped tables are not applied and their offsets not
+	// stored (their topics are paused; these were buffered before).
+	if recs = s.withoutStopped(recs); len(recs) == 0 {
+		return nil
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
 	p, err := s.buildPlan(actx, recs)
@@ -306,10 +338,22 @@ func (s *Sink) process(ctx context.Context, recs []*kgo.Record) error {
 	if err := s.connect(actx); err != nil {
 		return err
 	}
+	stopped := false
 	for _, u := range p.tables {
-		if err := s.ensureTable(actx, s.conn, u.tgt, u.table); err != nil {
-			return err
+		if stopped && s.isStopped(u.tgt) {
+			continue
 		}
+		if err := s.ensureTable(actx, s.conn, u.tgt, u.table); err != nil {
+			var ie *incompatibleError
+			if !errors.As(err, &ie) {
+				return err
+			}
+			s.stopTable(u.tgt, u.table, ie)
+			stopped = true
+		}
+	}
+	if stopped {
+		return errTableStopped
 	}
 	for _, tp := range p.targets {
 		if tp.truncate && tp.tgt.types == nil {

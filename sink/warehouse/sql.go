@@ -41,6 +41,10 @@ func kindType(c schemas.Column) string {
 			return fmt.Sprintf("numeric(%d,%d)", c.Precision, c.Scale)
 		}
 		return "numeric"
+	case schemas.KindNumeric:
+		return "numeric"
+	case schemas.KindMoney:
+		return "money"
 	case schemas.KindBytes:
 		return "bytea"
 	case schemas.KindDate:
@@ -55,6 +59,14 @@ func kindType(c schemas.Column) string {
 		return "uuid"
 	case schemas.KindJSON:
 		return "jsonb"
+	case schemas.KindXML:
+		return "xml"
+	case schemas.KindInterval:
+		return "interval"
+	case schemas.KindArray:
+		// A one-dimensional array literal casts to any number of
+		// dimensions; the array types carry no dimension count.
+		return kindType(c.Elem()) + "[]"
 	default:
 		return "text"
 	}
@@ -131,6 +143,34 @@ func (s *Sink) ensureTable(ctx context.Context, conn *pgx.Conn, tgt *target, t *
 			"CREATE TABLE IF NOT EXISTS "+tgt.ident+" (\n\t"+strings.Join(defs, ",\n\t")+"\n)")
 		s.log.Info("creating warehouse table", "table", s.cfg.Schema+"."+tgt.name, "source", tgt.ref.String())
 	}
+	// Columns whose type changed: widened in place, or the table stops
+	// (see evolve.go). Checked before any DDL, so a stopped table is left
+	// as it was.
+	var widened []string
+	record := map[string]string{} // column -> source type, kept in _syncline_columns
+	if existing != nil {
+		full, err := loadFullTypes(ctx, conn, tgt.ident)
+		if err != nil {
+			return err
+		}
+		recorded, err := s.loadSourceTypes(ctx, conn, tgt)
+		if err != nil {
+			return err
+		}
+		var alters []string
+		if alters, widened, err = s.evolveColumns(tgt, t, types, full, recorded, record); err != nil {
+			return err
+		}
+		stmts = append(stmts, alters...)
+	}
+	for i, c := range t.Columns {
+		if _, ok := existing[c.Name]; !ok {
+			record[c.Name] = types[i] // created or added now
+		}
+	}
+	if len(widened) > 0 {
+		s.log.Info("widening warehouse columns", "table", s.cfg.Schema+"."+tgt.name, "columns", widened)
+	}
 	// Columns the table lacks: new in this schema version, or the table
 	// was created by an earlier version or by hand. IF NOT EXISTS keeps a
 	// concurrent sink process adding the same column harmless.
@@ -157,17 +197,19 @@ func (s *Sink) ensureTable(ctx context.Context, conn *pgx.Conn, tgt *target, t *
 	if len(added) > 0 {
 		s.log.Info("adding columns to warehouse table", "table", s.cfg.Schema+"."+tgt.name, "columns", added)
 	}
-	if len(stmts) > 0 {
+	if len(stmts) > 0 || len(record) > 0 {
 		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			for _, st := range stmts {
 				if _, err := tx.Exec(ctx, st); err != nil {
 					return fmt.Errorf("%s: %w", firstLine(st), err)
 				}
 			}
-			return nil
+			return s.recordSourceTypes(ctx, tx, tgt, record)
 		}); err != nil {
 			return ddlError(fmt.Errorf("table %s.%s: %w", s.cfg.Schema, tgt.name, err))
 		}
+	}
+	if len(stmts) > 0 {
 		if existing, err = loadColumns(ctx, conn, tgt.ident); err != nil {
 			return err
 		}
@@ -264,6 +306,19 @@ func castType(tgt *target, name string) (string, error) {
 	return t, nil
 }
 
+// castVia is the cast from text to a warehouse type. money's text input
+// depends on the session's lc_monetary (separators, symbol); its cast from
+// numeric does not, and FormatText writes money as a plain number.
+func castVia(typ string) string {
+	switch typ {
+	case "money":
+		return "numeric::money"
+	case "money[]":
+		return "numeric[]::money[]"
+	}
+	return typ
+}
+
 // upsertSQL builds an INSERT ... ON CONFLICT for rows with columns cols,
 // passed as one text[] parameter per column followed by positions and ops
 // (and deleted flags with soft deletes). The position guard keeps a replay
@@ -277,7 +332,7 @@ func (s *Sink) upsertSQL(tgt *target, cols []schemas.Column) (string, error) {
 		}
 		q := quoteIdent(c.Name)
 		names = append(names, q)
-		sel = append(sel, fmt.Sprintf("u.c%d::%s", i, typ))
+		sel = append(sel, fmt.Sprintf("u.c%d::%s", i, castVia(typ)))
 		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
 		alias = append(alias, fmt.Sprintf("c%d", i))
 		if c.Key {
@@ -321,7 +376,7 @@ func (s *Sink) deleteSQL(tgt *target, keyCols []schemas.Column) (string, error) 
 		}
 		params = append(params, fmt.Sprintf("$%d::text[]", i+1))
 		alias = append(alias, fmt.Sprintf("c%d", i))
-		conds = append(conds, fmt.Sprintf("t.%s = u.c%d::%s", quoteIdent(c.Name), i, typ))
+		conds = append(conds, fmt.Sprintf("t.%s = u.c%d::%s", quoteIdent(c.Name), i, castVia(typ)))
 	}
 	params = append(params, fmt.Sprintf("$%d::text[]", len(keyCols)+1))
 	alias = append(alias, "p")

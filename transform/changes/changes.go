@@ -2,6 +2,22 @@
 // record it drops replays, fills unchanged TOAST columns, drops no-op
 // updates, completes the before image and sets `changed`.
 //
+// Unchanged TOAST columns (values Postgres did not send because an update
+// left them alone, listed in the raw record's `unavailable`) are filled
+// from the key's last row in state. When state has no value for them
+// (state lost, capture started with snapshot never after the row was
+// written, a column added since the stored row), the stage re-reads those
+// columns from the source by key (Config.SourceDSNs; one connection per
+// source, reused, each re-read bounded by RereadTimeout) in the text format
+// capture parses, so no placeholder ever reaches a change topic. The value
+// re-read is the row's current one, which may be newer than the change
+// being completed (as with Debezium's reselect post-processor); the later
+// changes follow on the stream, so consumers converge on the same row. A
+// source that cannot be reached fails the batch, which is retried from the
+// committed offsets; a row deleted at the source since the change is
+// parked in the DLQ (reason toast_row_deleted) and its delete follows; a
+// source without a DSN parks the change (reason toast_unavailable).
+//
 // It consumes the raw topics read_committed in a consumer group and, for
 // each polled batch, produces change records, changelog records and the
 // consumed offsets in one Kafka transaction (franz-go's
@@ -53,6 +69,14 @@ type Config struct {
 	Topics     []string
 	BatchSize  int           // max records per transaction; default 1000
 	TxnTimeout time.Duration // default 60s
+	// SourceDSNs maps a source name (Change.Source.Name, Table.Source) to
+	// its connection string. When state has no value for an unchanged
+	// TOAST column, the row is re-read from there. A source without a DSN
+	// parks such changes in the DLQ (reason toast_unavailable).
+	SourceDSNs map[string]string
+	// RereadTimeout bounds one re-read, connecting included; default
+	// DefaultRereadTimeout.
+	RereadTimeout time.Duration
 }
 
 // Processor runs the changes stage.
@@ -64,6 +88,7 @@ type Processor struct {
 	m         *metrics.Metrics
 	log       *slog.Logger
 	store     *state.Store
+	rr        *rereader
 	ready     atomic.Bool
 
 	mu       sync.Mutex
@@ -85,11 +110,18 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = "0"
 	}
+	if cfg.RereadTimeout <= 0 {
+		cfg.RereadTimeout = DefaultRereadTimeout
+	}
+	rr, err := newRereader(cfg.SourceDSNs, cfg.RereadTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("changes stage: %w", err)
+	}
 	st, err := state.Open(cfg.StateDir, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, log: log.With("stage", Stage), store: st, assigned: map[state.Unit]bool{}}, nil
+	return &Processor{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, log: log.With("stage", Stage), store: st, rr: rr, assigned: map[state.Unit]bool{}}, nil
 }
 
 // Ready reports whether the stage is consuming.
@@ -99,6 +131,7 @@ func (p *Processor) Ready() bool { return p.ready.Load() }
 // completes or aborts before Run returns, and the state store is closed.
 func (p *Processor) Run(ctx context.Context) error {
 	defer p.store.Close()
+	defer p.rr.close()
 	changelog := topics.State(p.cfg.TopicPrefix, Stage)
 	dlqTopic := topics.DLQ(p.cfg.TopicPrefix)
 	{
@@ -129,6 +162,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.TransactionalID("syncline-"+Stage+"-"+p.cfg.InstanceID),
+		// Static membership (KIP-345): a restarted process takes over its
+		// predecessor's partitions at once, without waiting for a session
+		// timeout or a rebalance (a killed member must not hold the group).
+		kgo.InstanceID("syncline-"+Stage+"-"+p.cfg.InstanceID),
 		kgo.TransactionTimeout(p.cfg.TxnTimeout),
 		kgo.RecordPartitioner(kafka.KeyPartitioner()),
 		kgo.ProducerLinger(2*time.Millisecond),
@@ -154,6 +191,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer p.ready.Store(false)
 	p.log.Info("consuming raw topics", "topics", pattern)
 	ensured := map[string]bool{}
+	failures := 0 // consecutive failed batches, for the retry backoff
 	for {
 		fs := sess.PollRecords(ctx, p.cfg.BatchSize)
 		if ctx.Err() != nil {
@@ -207,12 +245,14 @@ func (p *Processor) Run(ctx context.Context) error {
 			} else {
 				p.log.Warn("ending transaction failed; state will be restored from the changelog", "err", err)
 			}
-			sleepCtx(ctx, 500*time.Millisecond)
+			sleepCtx(ctx, retryDelay(failures))
+			failures++
 			if ctx.Err() != nil {
 				return nil
 			}
 			continue
 		}
+		failures = 0
 		if !committed {
 			continue
 		}
@@ -235,6 +275,17 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		tx.commitMetrics()
 	}
+}
+
+// retryDelay is the pause after the n-th consecutive failed batch (a
+// source that cannot be reached for a re-read, a broker hiccup): 0.5 s
+// doubling to 30 s.
+func retryDelay(n int) time.Duration {
+	d := 500 * time.Millisecond
+	for i := 0; i < n && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -436,17 +487,14 @@ func (t *txn) record(ctx context.Context, u state.Unit, r *kgo.Record, ensured m
 	}
 	var prevRow schemas.Row
 	if prev != nil && prev.Op != schemas.OpDelete {
-		prevRow = prev.After
+		// Stored under an older schema version maybe: converted to this
+		// one, so the before image encodes with it.
+		prevRow = adaptRow(prev.Table, ch.Table, prev.After)
 	}
 	if len(ch.Unavailable) > 0 && ch.After != nil {
-		if prevRow == nil {
-			t.park(ctx, "toast_unavailable", fmt.Errorf("unchanged TOAST columns %v of %s have no stored value to fill from", ch.Unavailable, ch.Table.ID()), r)
-			return nil
+		if ok, err := t.fillUnavailable(ctx, r, ch, prevRow); err != nil || !ok {
+			return err
 		}
-		for _, f := range ch.Unavailable {
-			ch.After[f] = prevRow[f]
-		}
-		ch.Unavailable = nil
 	}
 	switch {
 	case ch.Op == schemas.OpDelete:
