@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
 	"syncline/schemas"
@@ -516,4 +517,55 @@ func SendSignal(ctx context.Context, dsn string, sg Signal) (Signal, error) {
 		return sg, fmt.Errorf("write the signal: %w", err)
 	}
 	return sg, nil
+}
+
+// setupSignalTable creates the signal table when missing and remembers its
+// OID; its inserted rows are signals (id, type, data: the other fields).
+func (r *run) setupSignalTable(ctx context.Context, t TableName) error {
+	sql := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (id text PRIMARY KEY, type text NOT NULL, data jsonb, created_at timestamptz NOT NULL DEFAULT now())`, t.Quoted())
+	err := r.conn.QueryRow(ctx, `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, t.Schema, t.Name).Scan(&r.signalOID)
+	if err == pgx.ErrNoRows {
+		if t.Schema != "public" {
+			sql = fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s; ", pgx.Identifier{t.Schema}.Sanitize()) + sql
+		}
+		if _, err := r.conn.Exec(ctx, sql); err != nil {
+			return permanent(fmt.Errorf("create the signal table %s (or create it yourself: %s): %w", t, sql, err))
+		}
+		r.log.Info("created the signal table", "table", t.String())
+		err = r.conn.QueryRow(ctx, `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, t.Schema, t.Name).Scan(&r.signalOID)
+	}
+	if err != nil {
+		return fmt.Errorf("look up the signal table %s: %w", t, err)
+	}
+	return nil
+}
+
+// signalRow turns an inserted signal-table row into a signal.
+func (r *run) signalRow(cols []string, td *pglogrepl.TupleData) {
+	if td == nil {
+		return
+	}
+	sg := map[string]any{}
+	for i, c := range td.Columns {
+		if i >= len(cols) || c.DataType != pglogrepl.TupleDataTypeText {
+			continue
+		}
+		switch cols[i] {
+		case "id", "type":
+			sg[cols[i]] = string(c.Data)
+		case "data":
+			var data map[string]any
+			if err := json.Unmarshal(c.Data, &data); err != nil {
+				r.log.Error("ignoring a signal row whose data is not a JSON object", "data", string(c.Data), "err", err)
+				return
+			}
+			for k, v := range data {
+				if k != "id" && k != "type" {
+					sg[k] = v
+				}
+			}
+		}
+	}
+	raw, _ := json.Marshal(sg)
+	r.signal(raw)
 }

@@ -52,6 +52,8 @@ type Config struct {
 	// MaxBackfills bounds the backfills reading chunks at the same time;
 	// default 2.
 	MaxBackfills int
+	// SignalTable, when set, is a table whose inserted rows are signals.
+	SignalTable *TableName
 }
 
 func (c *Config) defaults() {
@@ -166,19 +168,21 @@ type run struct {
 	serverVersion int // server_version_num
 	beatFailed    bool
 
+	signalOID  uint32            // the signal table's OID, 0 when none
 	chunks     map[string]*chunk // backfill chunks in flight, by watermark nonce
 	bfRels     map[TableName]*relState
 	stateDirty bool // signals or backfill progress wait for a Kafka commit
 }
 
 type relState struct {
-	table   *schemas.Table
-	cols    []column
-	enc     *schemas.Encoder
-	topic   string
-	parts   int32
-	skipped bool  // not a configured table
-	stopped error // set when the table's schema could not be registered: its changes go to the DLQ
+	table      *schemas.Table
+	cols       []column
+	enc        *schemas.Encoder
+	topic      string
+	parts      int32
+	skipped    bool     // not a configured table
+	signalCols []string // the signal table's columns: its inserts are signals
+	stopped    error    // set when the table's schema could not be registered: its changes go to the DLQ
 }
 
 func (s *Source) runOnce(ctx context.Context) (err error) {
@@ -269,6 +273,13 @@ func (r *run) setup(ctx context.Context) error {
 		r.tables[t] = ri
 		r.byOID[ri.OID] = ri
 	}
+	published := append([]TableName(nil), r.cfg.Tables...)
+	if st := r.cfg.SignalTable; st != nil {
+		if err := r.setupSignalTable(ctx, *st); err != nil {
+			return err
+		}
+		published = append(published, *st)
+	}
 	var exists bool
 	if err := r.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", r.cfg.Publication).Scan(&exists); err != nil {
 		return err
@@ -276,7 +287,7 @@ func (r *run) setup(ctx context.Context) error {
 	pub := pgx.Identifier{r.cfg.Publication}.Sanitize()
 	if !exists {
 		var names []string
-		for _, t := range r.cfg.Tables {
+		for _, t := range published {
 			names = append(names, t.Quoted())
 		}
 		sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true)", pub, strings.Join(names, ", "))
@@ -300,7 +311,7 @@ func (r *run) setup(ctx context.Context) error {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, t := range r.cfg.Tables {
+		for _, t := range published {
 			if have[t] {
 				continue
 			}

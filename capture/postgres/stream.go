@@ -317,6 +317,14 @@ func (r *run) handle(ctx context.Context, xld pglogrepl.XLogData, stored pglogre
 		// Tables are known by OID: a renamed table keeps flowing under
 		// its configured name (and topics) until the configuration names
 		// it anew.
+		if m.RelationID == r.signalOID && r.signalOID != 0 {
+			var names []string
+			for _, c := range m.Columns {
+				names = append(names, c.Name)
+			}
+			r.rels[m.RelationID] = &relState{signalCols: names}
+			return nil
+		}
 		ri, ok := r.byOID[m.RelationID]
 		if !ok {
 			r.rels[m.RelationID] = &relState{skipped: true}
@@ -486,6 +494,12 @@ func (r *run) change(ctx context.Context, relID uint32, op schemas.Op, oldType u
 		return fmt.Errorf("change for relation %d before its relation message", relID)
 	}
 	if rs.skipped {
+		return nil
+	}
+	if rs.signalCols != nil {
+		if op == schemas.OpCreate && !r.nextSeq() {
+			r.signalRow(rs.signalCols, newTuple)
+		}
 		return nil
 	}
 	before, _, berr := rowOf(rs, oldTuple)

@@ -337,6 +337,15 @@ type Source struct {
 	// <prefix>.messages.<source>; "*" forwards every prefix. Empty (the
 	// default) forwards none.
 	Messages []string `yaml:"messages"`
+	// SignalTable, when set, is a table (schema.table) whose inserted rows
+	// start and steer backfills, for operators with only database access:
+	// INSERT INTO syncline_signals (id, type, data) VALUES ('b1',
+	// 'backfill', '{"tables": ["public.customers"]}'). syncline creates it
+	// when missing and adds it to the publication. Default none.
+	SignalTable string `yaml:"signal_table"`
+	// MaxBackfills bounds the backfills of this source that read chunks at
+	// the same time. Default 2.
+	MaxBackfills int `yaml:"max_backfills"`
 	// Keys sets the key columns of tables, overriding the primary key; a
 	// table without a primary key is otherwise keyed by its whole row.
 	// Columns outside the table's replica identity need REPLICA IDENTITY
@@ -545,6 +554,7 @@ func (s *Source) setDefaults() {
 		BatchMaxWait:    defaultBatchMaxWait,
 
 		HeartbeatInterval: defaultHeartbeatInterval,
+		MaxBackfills:      2,
 	}
 }
 

@@ -78,6 +78,8 @@ func TestLoad(t *testing.T) {
 
 					HeartbeatInterval: 30 * time.Second,
 					Messages:          []string{"outbox"},
+					SignalTable:       "syncline.signals",
+					MaxBackfills:      3,
 					Keys:              []TableKey{{Table: "public.orders", Columns: []string{"tenant", "order_no"}}},
 				},
 				{
@@ -93,6 +95,7 @@ func TestLoad(t *testing.T) {
 					BatchMaxWait:    100 * time.Millisecond,
 
 					HeartbeatInterval: 10 * time.Second,
+					MaxBackfills:      2,
 				},
 			},
 			Sinks: []Sink{{
@@ -190,7 +193,7 @@ sinks:
 		Slot:   "syncline_app", Publication: "syncline_app",
 		Snapshot: SnapshotInitial, StatusInterval: 10 * time.Second,
 		BatchMaxRecords: 10000, BatchMaxWait: 100 * time.Millisecond,
-		HeartbeatInterval: 10 * time.Second,
+		HeartbeatInterval: 10 * time.Second, MaxBackfills: 2,
 	}}
 	want.Sinks = []Sink{{
 		Name: "wh", Type: SinkPostgres, DSN: "postgres://localhost/wh",

@@ -503,6 +503,9 @@ func (c *Config) normalize(dir string) {
 				s.Tables[j] = tn.String()
 			}
 		}
+		if tn, err := ParseTableName(s.SignalTable); err == nil && s.SignalTable != "" {
+			s.SignalTable = tn.String()
+		}
 		for j := range s.Keys {
 			if tn, err := ParseTableName(s.Keys[j].Table); err == nil {
 				s.Keys[j].Table = tn.String()

@@ -281,6 +281,16 @@ func (v *validator) sources(sources []Source) {
 				v.errorf(fmt.Sprintf("%s.messages[%d]", p, j), "empty message prefix; name a prefix or use \"*\" for all")
 			}
 		}
+		if s.SignalTable != "" {
+			if tn, err := ParseTableName(s.SignalTable); err != nil {
+				v.errorf(p+".signal_table", "invalid table name %s: %v", describeScalar(s.SignalTable), err)
+			} else if slices.Contains(s.QualifiedTables(), tn) {
+				v.errorf(p+".signal_table", "the signal table %s must not be one of the captured tables", tn)
+			}
+		}
+		if s.MaxBackfills < 0 {
+			v.errorf(p+".max_backfills", "must not be negative (0 means the default, 2)")
+		}
 		keyed := map[TableName]bool{}
 		for j, k := range s.Keys {
 			kp := fmt.Sprintf("%s.keys[%d]", p, j)

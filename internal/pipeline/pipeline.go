@@ -406,6 +406,10 @@ func sourceConfig(cfg *config.Config, s config.Source) postgres.Config {
 	for _, t := range s.QualifiedTables() {
 		tables = append(tables, postgres.TableName{Schema: t.Schema, Name: t.Name})
 	}
+	var signal *postgres.TableName
+	if t, err := config.ParseTableName(s.SignalTable); err == nil && s.SignalTable != "" {
+		signal = &postgres.TableName{Schema: t.Schema, Name: t.Name}
+	}
 	keys := map[postgres.TableName][]string{}
 	for _, k := range s.Keys {
 		if t, err := config.ParseTableName(k.Table); err == nil {
@@ -418,6 +422,7 @@ func sourceConfig(cfg *config.Config, s config.Source) postgres.Config {
 		BatchMaxRecords: s.BatchMaxRecords, BatchMaxWait: s.BatchMaxWait,
 		TopicPrefix: cfg.Kafka.TopicPrefix, Partitions: int32(cfg.Kafka.Partitions), RF: int16(cfg.Kafka.ReplicationFactor),
 		TxnTimeout: cfg.Kafka.TransactionTimeout, HeartbeatInterval: s.HeartbeatInterval, Messages: s.Messages, Keys: keys,
+		MaxBackfills: s.MaxBackfills, SignalTable: signal,
 	}
 }
 
