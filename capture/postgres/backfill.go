@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -568,4 +569,26 @@ func (r *run) signalRow(cols []string, td *pglogrepl.TupleData) {
 	}
 	raw, _ := json.Marshal(sg)
 	r.signal(raw)
+}
+
+// backfillAddedTables starts a backfill of every configured table the
+// initial snapshot did not cover: a table added to the configuration later
+// gets its existing rows too (its changes stream from now on).
+func (r *run) backfillAddedTables() {
+	if r.cfg.NoSnapshot || r.pos.Snapshot != "done" {
+		return
+	}
+	var added []string
+	for _, t := range r.cfg.Tables {
+		if !slices.Contains(r.pos.SnapshotTables, t.String()) {
+			added = append(added, t.String())
+		}
+	}
+	if len(added) == 0 {
+		return
+	}
+	r.log.Info("tables added to the configuration: backfilling their existing rows", "tables", added)
+	raw, _ := json.Marshal(Signal{ID: "added-" + time.Now().UTC().Format("20060102T150405"), Type: "backfill", Tables: added})
+	r.signal(raw)
+	r.pos.SnapshotTables = append(r.pos.SnapshotTables, added...)
 }

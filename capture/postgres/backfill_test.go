@@ -271,3 +271,21 @@ func TestBackfillResumesAfterAFailedCommitWithoutLossOrRepeat(t *testing.T) {
 		}
 	}
 }
+
+// A table added to the configuration of a running source gets its existing
+// rows through a backfill, and its changes from then on.
+func TestTableAddedToTheConfigurationIsBackfilled(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);
+		INSERT INTO a VALUES (1); INSERT INTO b SELECT generate_series(1, 50)`)
+	stop := e.run(postgres.Config{Tables: []postgres.TableName{{Schema: "public", Name: "a"}}})
+	e.records("syncline.raw.app.public.a", 1)
+	stop()
+	src, stop := e.runSource(postgres.Config{Tables: []postgres.TableName{{Schema: "public", Name: "a"}, {Schema: "public", Name: "b"}}})
+	defer stop()
+	testenv.WaitFor(t, 30*time.Second, "backfill of b", func() bool { return backfillState(src, "public.b") == postgres.BackfillDone })
+	e.pg.Exec(t, "app", `UPDATE b SET id = 100 WHERE id = 50`)
+	got := e.opsOf("syncline.raw.app.public.b", 52)
+	if !strings.Contains(got, "| id=1: r |") || !strings.Contains(got, "id=49: r |") || !strings.Contains(got, "id=50: r d") || !strings.Contains(got, "id=100: c") {
+		t.Errorf("table b: %s", got)
+	}
+}

@@ -240,6 +240,7 @@ func (s *Source) runOnce(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	r.backfillAddedTables()
 	return r.stream(ctx, start)
 }
 
