@@ -34,6 +34,10 @@ const (
 	signalPrefix    = "syncline.signal"
 	watermarkPrefix = "syncline.watermark"
 
+	// initialBackfill is the id of the backfills that make the initial
+	// snapshot.
+	initialBackfill = "initial"
+
 	// DefaultChunkSize is the rows per backfill chunk when a signal names
 	// none.
 	DefaultChunkSize = 1000
@@ -139,9 +143,6 @@ func (r *run) signal(raw []byte) {
 				continue // already known: a replayed signal
 			}
 			bf := &Backfill{ID: id, Table: tn.String(), Where: sg.Where, ChunkSize: sg.ChunkSize, State: BackfillRunning, StartedAt: now, UpdatedAt: now}
-			if ri := r.tables[tn]; ri != nil && len(ri.Keys) == 0 {
-				bf.State, bf.Error = BackfillFailed, "the table has no primary key: set sources[].keys to backfill it"
-			}
 			_ = r.conn.QueryRow(context.Background(), `SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = $1`, r.tables[tn].OID).Scan(&bf.Estimate)
 			r.pos.Backfills = append(r.pos.Backfills, bf)
 			r.log.Info("backfill started", "id", id, "table", tn.String(), "chunk_size", bf.ChunkSize, "where", bf.Where)
@@ -268,6 +269,12 @@ func (r *run) readChunk(ctx context.Context, bf *Backfill) error {
 			args = append(args, bf.LastKey[i])
 		}
 	}
+	// A table without a key is read in one chunk: its rows have no order
+	// to resume by (set sources[].keys to read it in chunks).
+	single := len(ri.Keys) == 0
+	if single {
+		args, params = nil, nil
+	}
 	var conds []string
 	if len(params) > 0 {
 		conds = append(conds, "("+strings.Join(keys, ", ")+") > ("+strings.Join(params, ", ")+")")
@@ -283,7 +290,9 @@ func (r *run) readChunk(ctx context.Context, bf *Backfill) error {
 	if len(conds) > 0 {
 		sql += " WHERE " + strings.Join(conds, " AND ")
 	}
-	sql += " ORDER BY " + strings.Join(keys, ", ") + fmt.Sprintf(" LIMIT %d", bf.ChunkSize)
+	if !single {
+		sql += " ORDER BY " + strings.Join(keys, ", ") + fmt.Sprintf(" LIMIT %d", bf.ChunkSize)
+	}
 
 	if _, err := r.conn.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", watermarkPrefix, "lw:"+c.nonce); err != nil {
 		return fmt.Errorf("write low watermark: %w", err)
@@ -325,7 +334,7 @@ func (r *run) readChunk(ctx context.Context, bf *Backfill) error {
 	if err != nil {
 		return fmt.Errorf("read chunk of %s (%s): %w", bf.Table, sql, err)
 	}
-	c.last = len(c.rows) < bf.ChunkSize
+	c.last = single || len(c.rows) < bf.ChunkSize
 	if _, err := r.conn.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", watermarkPrefix, "hw:"+c.nonce); err != nil {
 		return fmt.Errorf("write high watermark: %w", err)
 	}
@@ -448,6 +457,9 @@ func (r *run) watermark(ctx context.Context, content string) error {
 		}
 		ch := &schemas.Change{Op: schemas.OpRead, After: cr.row, Source: r.sourceInfo(rs, position(r.txCommit, r.txSeq), r.txXid, r.txCommit)}
 		ch.Source.Snapshot = "backfill"
+		if strings.HasPrefix(bf.ID, initialBackfill+"/") {
+			ch.Source.Snapshot = "true"
+		}
 		if cr.bad != nil {
 			if err := r.park(ctx, rs, ch, cr.text, cr.bad); err != nil {
 				return err

@@ -8,10 +8,9 @@
 //	position: read the last committed position of this source from
 //	          _<prefix>.offsets (compacted, written in the same Kafka
 //	          transactions as the records)
-//	slot:     no completed snapshot recorded → (re)create the slot with an
-//	          exported snapshot and read every table inside that snapshot;
-//	          rows go out as op=r in Kafka transactions, the last of which
-//	          records "snapshot done at the slot's consistent point"
+//	slot:     no position recorded → (re)create the slot and record the
+//	          initial snapshot as one backfill per table (see backfill.go:
+//	          key chunks between WAL watermarks, interleaved with the stream)
 //	stream:   START_REPLICATION from the stored position; each Postgres
 //	          transaction's changes are produced into an open Kafka
 //	          transaction as they arrive, and after its COMMIT the Kafka

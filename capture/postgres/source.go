@@ -364,20 +364,14 @@ func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
 		return lsn, nil
 	}
 	if slotExists {
-		// A slot without a completed snapshot in Kafka: a previous run died
-		// during the snapshot. Its exported snapshot is gone, so start over;
-		// rows already in Kafka come again and the changes stage drops the
-		// identical ones.
-		r.log.Warn("slot exists but no completed snapshot is recorded; recreating it and taking the snapshot again", "slot", r.cfg.Slot)
+		// A slot without a position in Kafka: a previous run died between
+		// creating the slot and recording it. Start over.
+		r.log.Warn("slot exists but Kafka holds no position for this source; recreating it", "slot", r.cfg.Slot)
 		if err := pglogrepl.DropReplicationSlot(ctx, r.repl, r.cfg.Slot, pglogrepl.DropReplicationSlotOptions{Wait: true}); err != nil {
 			return 0, fmt.Errorf("drop slot %s: %w", r.cfg.Slot, err)
 		}
 	}
-	action := "NOEXPORT_SNAPSHOT"
-	if !r.cfg.NoSnapshot {
-		action = "EXPORT_SNAPSHOT"
-	}
-	res, err := pglogrepl.CreateReplicationSlot(ctx, r.repl, r.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{SnapshotAction: action, Mode: pglogrepl.LogicalReplication})
+	res, err := pglogrepl.CreateReplicationSlot(ctx, r.repl, r.cfg.Slot, "pgoutput", pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "NOEXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication})
 	if err != nil {
 		return 0, permanent(fmt.Errorf("create replication slot %s (the role needs REPLICATION and a free slot, max_replication_slots): %w", r.cfg.Slot, err))
 	}
@@ -386,15 +380,23 @@ func (r *run) prepareSlot(ctx context.Context) (pglogrepl.LSN, error) {
 		return 0, err
 	}
 	r.log.Info("created replication slot", "slot", r.cfg.Slot, "lsn", res.ConsistentPoint)
+	r.pos = Position{System: "postgres", Slot: r.cfg.Slot, LSN: cp.String(), Snapshot: "skipped"}
 	if !r.cfg.NoSnapshot {
-		if err := r.snapshot(ctx, res.SnapshotName, cp); err != nil {
-			return 0, err
-		}
-	} else {
-		if err := r.w.commit(ctx, Position{System: "postgres", Slot: r.cfg.Slot, LSN: cp.String(), Snapshot: "skipped"}); err != nil {
-			return 0, err
+		// The initial snapshot is a backfill of every table: chunks
+		// between watermarks, interleaved with the stream, resumable, and
+		// without a long transaction holding WAL back.
+		r.pos.Snapshot = "done"
+		raw, _ := json.Marshal(Signal{ID: initialBackfill, Type: "backfill"})
+		r.signal(raw)
+		for _, t := range r.cfg.Tables {
+			r.pos.SnapshotTables = append(r.pos.SnapshotTables, t.String())
 		}
 	}
+	if err := r.w.commit(ctx, r.pos); err != nil {
+		return 0, err
+	}
+	r.stateDirty = false
+	r.publishBackfills()
 	r.acked = cp
 	return cp, nil
 }

@@ -7,10 +7,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"syncline/capture/postgres"
+	"syncline/internal/testenv"
 	"syncline/schemas"
 )
 
@@ -96,8 +98,11 @@ func TestTypesEveryTypeIsCapturedLosslessly(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM types`).Scan(&snapRows); err != nil {
 		t.Fatal(err)
 	}
-	stop := e.run(postgres.Config{Tables: []postgres.TableName{{Schema: "public", Name: "types"}}})
+	src, stop := e.runSource(postgres.Config{Tables: []postgres.TableName{{Schema: "public", Name: "types"}}})
 	defer stop()
+	// The initial snapshot is a backfill read while streaming: wait for
+	// it, so the copies below are not read by it as well.
+	testenv.WaitFor(t, 30*time.Second, "initial snapshot", func() bool { return backfillState(src, "public.types") == postgres.BackfillDone })
 	// The same values again through the stream: copy every row.
 	var cols []string
 	rows, err := conn.Query(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = 'types'::regclass AND attnum > 1 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`)
