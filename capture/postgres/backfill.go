@@ -514,7 +514,7 @@ func (s *Source) Status() any {
 // message; the source's capture applies it when the stream reaches it. It
 // needs only a regular connection to the source database.
 func SendSignal(ctx context.Context, dsn string, sg Signal) (Signal, error) {
-	if sg.ID == "" {
+	if sg.ID == "" && sg.Type == "backfill" {
 		sg.ID = time.Now().UTC().Format("20060102T150405") + "-" + newNonce()[:6]
 	}
 	body, err := json.Marshal(sg)

@@ -289,3 +289,49 @@ func TestTableAddedToTheConfigurationIsBackfilled(t *testing.T) {
 		t.Errorf("table b: %s", got)
 	}
 }
+
+// Pause stops a backfill between chunks, resume continues it where it
+// stopped, cancel ends it; each by signal.
+func TestBackfillPauseResumeCancel(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT generate_series(1, 4000);
+		CREATE TABLE q (id int PRIMARY KEY); INSERT INTO q SELECT generate_series(1, 4000)`)
+	src, stop := e.runSource(postgres.Config{NoSnapshot: true, Tables: []postgres.TableName{{Schema: "public", Name: "p"}, {Schema: "public", Name: "q"}}})
+	defer stop()
+	signal := func(sg postgres.Signal) {
+		t.Helper()
+		if _, err := postgres.SendSignal(context.Background(), e.dsn, sg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Slow chunks, so the backfills are still running when steered.
+	signal(postgres.Signal{ID: "b", Type: "backfill", Tables: []string{"p", "q"}, ChunkSize: 100, Where: "pg_sleep(0.0002) IS NOT NULL"})
+	testenv.WaitFor(t, 30*time.Second, "both running", func() bool {
+		return backfillState(src, "public.p") == postgres.BackfillRunning && backfillState(src, "public.q") == postgres.BackfillRunning
+	})
+	signal(postgres.Signal{Type: "pause", Tables: []string{"public.p"}})
+	signal(postgres.Signal{ID: "b/public.q", Type: "cancel"})
+	testenv.WaitFor(t, 30*time.Second, "p paused, q cancelled", func() bool {
+		return backfillState(src, "public.p") == postgres.BackfillPaused && backfillState(src, "public.q") == postgres.BackfillCancelled
+	})
+	rowsOf := func(table string) int64 {
+		for _, bf := range src.Backfills() {
+			if bf.Table == table {
+				return bf.Rows
+			}
+		}
+		return -1
+	}
+	paused := rowsOf("public.p")
+	time.Sleep(500 * time.Millisecond)
+	if now := rowsOf("public.p"); now != paused || now >= 4000 {
+		t.Errorf("paused backfill went on from %d to %d rows", paused, now)
+	}
+	signal(postgres.Signal{Type: "resume"})
+	testenv.WaitFor(t, 60*time.Second, "p done", func() bool { return backfillState(src, "public.p") == postgres.BackfillDone })
+	if got := rowsOf("public.p"); got != 4000 {
+		t.Errorf("resumed backfill read %d rows in all, want 4000 (no row twice, none skipped)", got)
+	}
+	if backfillState(src, "public.q") != postgres.BackfillCancelled {
+		t.Errorf("resume revived the cancelled backfill: %s", backfillState(src, "public.q"))
+	}
+}
