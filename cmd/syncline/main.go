@@ -120,7 +120,7 @@ aborted, so nothing is lost or repeated.`,
 	}
 	c.Flags().StringVarP(&path, "config", "c", "pipeline.yaml", "path of the pipeline config file")
 	c.Flags().StringVar(&role, "role", "all", "components to run: all, capture, transform or sink")
-	c.Flags().StringVar(&instance, "instance-id", "", "stable id of this process within its role (default: hostname-pid; \"0\" for a single embedded process)")
+	c.Flags().StringVar(&instance, "instance-id", "", "stable id of this process within its role (default: the host name; \"0\" for a single embedded process); give each process of a role on one host its own")
 	return c
 }
 

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"sync"
 	"time"
 
@@ -62,7 +63,7 @@ func ParseRole(s string) (Role, error) {
 // Options are the process-level settings of a run.
 type Options struct {
 	Role       Role
-	InstanceID string // distinguishes processes of one role; default hostname-pid
+	InstanceID string // distinguishes processes of one role; default the host name
 	Logger     *slog.Logger
 	// Registry receives the metrics; default a new registry with Go and
 	// process collectors.
@@ -101,21 +102,31 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		o.Role = RoleAll
 	}
 	if o.InstanceID == "" {
-		h, _ := os.Hostname()
-		o.InstanceID = fmt.Sprintf("%s-%d", h, os.Getpid())
+		// The host name is stable across restarts (a StatefulSet pod, a
+		// VM), so a restarted process takes its predecessor's place: its
+		// transactional ids fence the old transactions at once, its static
+		// group membership skips the rebalance, and its state directory is
+		// reused. Several processes of one role on one host need
+		// --instance-id each; the lock below says so.
+		o.InstanceID = instanceIDFromHost()
 		if o.Role == RoleAll && cfg.Kafka.Embedded() {
 			o.InstanceID = "0"
 		}
 	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+	}
+	unlock, err := lockInstance(cfg.DataDir, o.Role, o.InstanceID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	m := metrics.New(reg)
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
-	}
 
 	var addrs Addrs
 	brokers, kopts, closeBroker, err := connectKafka(ctx, cfg, log)
@@ -449,4 +460,43 @@ func Resnapshot(ctx context.Context, cfg *config.Config, source string, log *slo
 	}
 	defer closeBroker()
 	return postgres.Resnapshot(ctx, sourceConfig(cfg, *src), kopts, log)
+}
+
+// instanceIDFromHost is the default instance id: the host name, reduced to
+// characters that are safe in transactional ids and directory names.
+func instanceIDFromHost() string {
+	h, _ := os.Hostname()
+	var b strings.Builder
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "host"
+	}
+	return b.String()
+}
+
+// lockInstance takes an exclusive lock for (role, instance) under dataDir,
+// so two processes on one host cannot run as the same instance (they would
+// fence each other's transactions and share state).
+func lockInstance(dataDir string, role Role, instance string) (unlock func(), err error) {
+	dir := filepath.Join(dataDir, "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", dataDir, err)
+	}
+	path := filepath.Join(dir, string(role)+"-"+instance+".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("instance lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another syncline process already runs role %s as instance %q with data_dir %s (lock %s): give each process of a role its own --instance-id", role, instance, dataDir, path)
+	}
+	return func() { f.Close() }, nil
 }
