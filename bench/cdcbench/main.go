@@ -1,43 +1,63 @@
 // Command cdcbench is the throughput harness behind `make bench`
-// (scripts/bench.sh). In one run it:
+// (scripts/bench.sh). It starts one throwaway Postgres (internal/testenv)
+// and runs the selected scenarios (-scenarios, env BENCH_SCENARIOS; all by
+// default) one after the other, each in a fresh database:
 //
-//  1. starts a throwaway Postgres (internal/testenv) with databases app and
-//     warehouse and a fresh table app.public.customers;
-//  2. starts syncline (a separate process, bin/syncline) once with
-//     snapshot: never so that it creates its publication and replication
-//     slot and records its position in the embedded Kafka, then stops it;
-//     creates a second slot, bench_limit, for pg_recvlogical;
-//  3. loads N rows (INSERT ... SELECT generate_series, -txn-rows rows per
-//     transaction) while nothing reads the slots, so both retain the load's
-//     WAL;
-//  4. measures the physical limit: pg_recvlogical (pgoutput, same
-//     publication) decoding that WAL to /dev/null, up to the LSN after the
-//     load;
-//  5. starts syncline again and times, from process start, the catch-up of
-//     capture (syncline_source_events_total reaches N, i.e. committed to
-//     Kafka) and of the whole pipeline (analytics.customers holds N rows in
-//     the warehouse), then reads its peak RSS (VmHWM);
-//  6. prints a report and writes it as JSON to -out/report-<timestamp>.json.
+//	single  -rows single-row INSERT transactions (customers, 7 columns)
+//	onetxn  -rows rows INSERTed in one transaction (customers)
+//	bigtxn  -big-txn-rows rows (5,000,000) in one transaction: the peak-RSS
+//	        figure for a transaction far larger than batch_max_records
+//	update  -rows rows of a 20-column, ~600-byte table loaded before the
+//	        slots exist (not captured), then UPDATE of one int column of
+//	        every row, -txn-rows rows per transaction: only the updates are
+//	        measured
+//	e2e     the all-in-one figure: `syncline run` with the embedded broker
+//	        and the warehouse sink, -rows rows in -txn-rows transactions,
+//	        timed to the rows in the warehouse
+//
+// The first four are capture-only: `syncline broker` runs as its own
+// process, and `syncline run --role capture` points kafka.brokers and
+// registry.url at it, so capture's RSS does not include the broker's
+// in-memory log (both are reported, separately). Each scenario:
+//
+//  1. creates a database and its table (update: and loads its rows);
+//  2. starts syncline once with snapshot: never, so that it creates its
+//     publication and replication slot and records its position in Kafka,
+//     then stops it; creates a second slot for pg_recvlogical;
+//  3. runs the workload while nothing reads the slots, so both retain
+//     exactly the same WAL;
+//  4. measures the limit: pg_recvlogical (pgoutput, same publication)
+//     decoding that WAL to /dev/null up to the LSN after the workload,
+//     timed from its start to its exit;
+//  5. starts syncline again and times, from its process start, the catch-up
+//     of capture: syncline_source_events_total reaches the row count, i.e.
+//     every change is committed to Kafka (e2e: also the rows arriving in
+//     the warehouse); samples its RSS as the events grow and reads its peak
+//     RSS (VmHWM) and the broker's; checks the raw topic's last stable
+//     offsets;
+//  6. stops everything and drops the database and its slots.
+//
+// It prints a table and writes the report as JSON to -out/report-<time>.json.
+// -cpuprofile SCENARIO[,...] runs that scenario's measured syncline process with
+// SYNCLINE_CPUPROFILE and writes the profile (and `go tool pprof -top` of
+// it) next to the report.
 //
 // Everything it starts is stopped on exit, including on failure or Ctrl-C.
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,26 +65,32 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"syncline/internal/crashtest"
 	"syncline/internal/testenv"
 )
 
 const (
-	sourceName  = "app"
-	sinkName    = "warehouse"
-	publication = "syncline_" + sourceName // syncline's default
-	synclineSlt = "syncline_" + sourceName // syncline's default
-	limitSlot   = "bench_limit"
+	sourceName = "app"
+	sinkName   = "warehouse"
+	partitions = 4
 )
 
+var allScenarios = []string{"single", "onetxn", "bigtxn", "update", "e2e"}
+
 type options struct {
-	rows      int
-	txnRows   int
-	syncline  string
-	outDir    string
-	workDir   string
-	keep      bool
-	timeout   time.Duration
-	pollEvery time.Duration
+	scenarios  []string
+	rows       int
+	bigTxnRows int
+	txnRows    int
+	batchMax   int
+	loadConns  int
+	cpuProfile string
+	syncline   string
+	outDir     string
+	workDir    string
+	keep       bool
+	timeout    time.Duration
+	pollEvery  time.Duration
 }
 
 func envInt(name string, def int) int {
@@ -79,20 +105,55 @@ func envInt(name string, def int) int {
 	return def
 }
 
+func envStr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 func main() {
 	var o options
-	flag.IntVar(&o.rows, "rows", envInt("BENCH_ROWS", 1_000_000), "rows to load and replicate (env BENCH_ROWS)")
-	flag.IntVar(&o.txnRows, "txn-rows", envInt("BENCH_TXN_ROWS", 10_000), "rows per source transaction during the load; >= -rows loads in one transaction (env BENCH_TXN_ROWS)")
+	var scen string
+	flag.StringVar(&scen, "scenarios", envStr("BENCH_SCENARIOS", "all"), "comma-separated scenarios to run, of "+strings.Join(allScenarios, ",")+", or all (env BENCH_SCENARIOS)")
+	flag.IntVar(&o.rows, "rows", envInt("BENCH_ROWS", 1_000_000), "rows of the single, onetxn, update and e2e scenarios (env BENCH_ROWS)")
+	flag.IntVar(&o.bigTxnRows, "big-txn-rows", envInt("BENCH_BIG_TXN_ROWS", 5_000_000), "rows of the bigtxn scenario's one transaction (env BENCH_BIG_TXN_ROWS)")
+	flag.IntVar(&o.txnRows, "txn-rows", envInt("BENCH_TXN_ROWS", 10_000), "rows per source transaction of the e2e load and of the update scenario (env BENCH_TXN_ROWS)")
+	flag.IntVar(&o.batchMax, "batch-max-records", envInt("BENCH_BATCH_MAX_RECORDS", 0), "sources[].batch_max_records for syncline; 0 leaves syncline's default (10000) (env BENCH_BATCH_MAX_RECORDS)")
+	flag.IntVar(&o.loadConns, "load-conns", envInt("BENCH_LOAD_CONNS", 2), "connections loading the single scenario's one-row transactions in parallel (env BENCH_LOAD_CONNS)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", envStr("BENCH_CPUPROFILE", ""), "comma-separated scenarios whose measured syncline process writes a CPU profile (SYNCLINE_CPUPROFILE) to -out, with pprof -top of it (env BENCH_CPUPROFILE)")
 	flag.StringVar(&o.syncline, "syncline", "bin/syncline", "syncline binary to benchmark")
-	flag.StringVar(&o.outDir, "out", "bench/out", "directory for report-<timestamp>.json")
-	flag.StringVar(&o.workDir, "work", "", "working directory for syncline's config, state and logs (default: a temporary one, removed unless -keep)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (syncline logs and state) after the run")
-	flag.DurationVar(&o.timeout, "timeout", 60*time.Minute, "give up after this long")
+	flag.StringVar(&o.outDir, "out", "bench/out", "directory for report-<timestamp>.json (and CPU profiles)")
+	flag.StringVar(&o.workDir, "work", "", "working directory for syncline's configs, state and logs (default: a temporary one, removed unless -keep or a failure)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, broker data) after the run")
+	flag.DurationVar(&o.timeout, "timeout", 3*time.Hour, "give up after this long")
 	flag.DurationVar(&o.pollEvery, "poll", 50*time.Millisecond, "metrics polling interval")
 	flag.Parse()
-	if o.rows <= 0 || o.txnRows <= 0 {
-		fmt.Fprintln(os.Stderr, "cdcbench: -rows and -txn-rows must be positive")
+	if scen == "all" || scen == "" {
+		o.scenarios = allScenarios
+	} else {
+		for _, s := range strings.Split(scen, ",") {
+			s = strings.TrimSpace(s)
+			if !slices.Contains(allScenarios, s) {
+				fmt.Fprintf(os.Stderr, "cdcbench: unknown scenario %q (have %s)\n", s, strings.Join(allScenarios, ", "))
+				os.Exit(2)
+			}
+			if !slices.Contains(o.scenarios, s) {
+				o.scenarios = append(o.scenarios, s)
+			}
+		}
+	}
+	if o.rows <= 0 || o.txnRows <= 0 || o.bigTxnRows <= 0 || o.loadConns <= 0 || o.batchMax < 0 {
+		fmt.Fprintln(os.Stderr, "cdcbench: -rows, -txn-rows, -big-txn-rows and -load-conns must be positive")
 		os.Exit(2)
+	}
+	if o.cpuProfile != "" {
+		for _, s := range strings.Split(o.cpuProfile, ",") {
+			if !slices.Contains(o.scenarios, strings.TrimSpace(s)) {
+				fmt.Fprintf(os.Stderr, "cdcbench: -cpuprofile %s: %s is not among the scenarios run (%s)\n", o.cpuProfile, s, strings.Join(o.scenarios, ","))
+				os.Exit(2)
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -109,19 +170,34 @@ func main() {
 // Report is what the run measured; it is printed and written as JSON.
 type Report struct {
 	Timestamp   string `json:"timestamp"`
-	Rows        int    `json:"rows"`
-	TxnRows     int    `json:"rows_per_source_txn"`
-	SourceTxns  int    `json:"source_txns"`
-	Table       string `json:"table"`
 	Environment struct {
 		CPUs       int    `json:"cpus"`
 		GoVersion  string `json:"go_version"`
 		Postgres   string `json:"postgres"`
 		GitRev     string `json:"git_rev,omitempty"`
-		Kafka      string `json:"kafka"`
 		Partitions int    `json:"partitions"`
+		Note       string `json:"note"`
 	} `json:"environment"`
-	Load struct {
+	Settings struct {
+		Rows            int `json:"rows"`
+		BigTxnRows      int `json:"big_txn_rows"`
+		TxnRows         int `json:"txn_rows"`
+		BatchMaxRecords int `json:"batch_max_records"`
+	} `json:"settings"`
+	Scenarios []*ScenarioReport `json:"scenarios"`
+}
+
+// ScenarioReport is one scenario's measurements.
+type ScenarioReport struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Mode        string `json:"mode"`
+	Table       string `json:"table"`
+	Rows        int    `json:"rows"`
+	SourceTxns  int    `json:"source_txns"`
+	Error       string `json:"error,omitempty"`
+	Load        struct {
+		What       string  `json:"what"`
 		Seconds    float64 `json:"seconds"`
 		RowsPerSec float64 `json:"rows_per_sec"`
 		WALBytes   int64   `json:"wal_bytes"`
@@ -133,52 +209,94 @@ type Report struct {
 		Seconds    float64 `json:"seconds"`
 		RowsPerSec float64 `json:"rows_per_sec"`
 		WALMBPerS  float64 `json:"wal_mb_per_sec"`
+		LoadAvg    float64 `json:"loadavg_1m_at_end"`
 	} `json:"physical_limit"`
 	Capture struct {
-		Seconds               float64 `json:"seconds"`
-		RowsPerSec            float64 `json:"rows_per_sec"`
-		RatioToLimit          float64 `json:"ratio_to_limit"`
-		FirstEventSeconds     float64 `json:"first_event_seconds"`
-		RowsPerSecFromFirst   float64 `json:"rows_per_sec_from_first_event"`
-		ReadySeconds          float64 `json:"readyz_seconds"`
-		Events                float64 `json:"events"`
-		MeasuredFrom          string  `json:"measured_from"`
-		MeasuredUntil         string  `json:"measured_until"`
-		RatioFromFirstToLimit float64 `json:"ratio_from_first_event_to_limit"`
+		MeasuredFrom          string      `json:"measured_from"`
+		MeasuredUntil         string      `json:"measured_until"`
+		Seconds               float64     `json:"seconds"`
+		RowsPerSec            float64     `json:"rows_per_sec"`
+		RatioToLimit          float64     `json:"ratio_to_limit"`
+		ReadySeconds          float64     `json:"readyz_seconds"`
+		FirstEventSeconds     float64     `json:"first_event_seconds"`
+		RowsPerSecFromFirst   float64     `json:"rows_per_sec_from_first_event"`
+		RatioFromFirstToLimit float64     `json:"ratio_from_first_event_to_limit"`
+		Events                float64     `json:"events"`
+		CPUSeconds            float64     `json:"cpu_seconds"`
+		CPUMicrosPerRow       float64     `json:"cpu_us_per_row"`
+		LoadAvgAtEnd          float64     `json:"loadavg_1m_at_end"`
+		RawStableOffsets      int64       `json:"raw_topic_last_stable_offsets_sum,omitempty"`
+		PeakRSSMiB            float64     `json:"peak_rss_mib"`
+		RSSByProgress         []RSSSample `json:"rss_by_progress"`
+		CPUProfile            string      `json:"cpu_profile,omitempty"`
 	} `json:"capture"`
-	EndToEnd struct {
-		Seconds       float64 `json:"seconds"`
-		RowsPerSec    float64 `json:"rows_per_sec"`
-		RatioToLimit  float64 `json:"ratio_to_limit"`
-		SinkMetricSec float64 `json:"sink_writes_metric_seconds"`
-		WarehouseRows int64   `json:"warehouse_rows"`
-		MeasuredUntil string  `json:"measured_until"`
-	} `json:"end_to_end"`
-	PeakRSSMiB float64 `json:"syncline_peak_rss_mib"`
-	ReportPath string  `json:"-"`
+	Broker   *brokerReport   `json:"broker,omitempty"`
+	EndToEnd *EndToEndReport `json:"end_to_end,omitempty"`
+}
+
+// EndToEndReport is the all-in-one scenario's figure into the warehouse.
+type EndToEndReport struct {
+	MeasuredUntil string  `json:"measured_until"`
+	Seconds       float64 `json:"seconds"`
+	RowsPerSec    float64 `json:"rows_per_sec"`
+	RatioToLimit  float64 `json:"ratio_to_limit"`
+	SinkMetricSec float64 `json:"sink_writes_metric_seconds"`
+	WarehouseRows int64   `json:"warehouse_rows"`
+}
+
+type brokerReport struct {
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	CPUSeconds float64 `json:"cpu_seconds_during_catch_up"`
+}
+
+// RSSSample is the syncline process's RSS when its committed events first
+// reached Events.
+type RSSSample struct {
+	Seconds float64 `json:"seconds"`
+	Events  int64   `json:"events"`
+	RSSMiB  float64 `json:"rss_mib"`
+}
+
+// env is what every scenario shares.
+type env struct {
+	o       options
+	srv     *testenv.Server
+	admin   *pgx.Conn
+	syncBin string
+	work    string
+	outDir  string
+	stamp   string
 }
 
 func run(ctx context.Context, o options) (err error) {
-	rep := &Report{Timestamp: time.Now().UTC().Format(time.RFC3339), Rows: o.rows, TxnRows: min(o.txnRows, o.rows),
-		Table: "customers(id bigint pk, email text, name text, balance numeric(12,2), created_at timestamptz, active bool, prefs jsonb)"}
-	rep.SourceTxns = (o.rows + rep.TxnRows - 1) / rep.TxnRows
+	rep := &Report{Timestamp: time.Now().UTC().Format(time.RFC3339)}
 	rep.Environment.CPUs = runtime.NumCPU()
 	rep.Environment.GoVersion = runtime.Version()
-	rep.Environment.Kafka = "embedded (kafka.brokers empty)"
-	rep.Environment.Partitions = 4
+	rep.Environment.Partitions = partitions
+	rep.Environment.Note = "Postgres, pg_recvlogical, syncline and its broker share this machine; ratios are measured in the same run"
+	rep.Settings.Rows, rep.Settings.BigTxnRows, rep.Settings.TxnRows = o.rows, o.bigTxnRows, o.txnRows
+	rep.Settings.BatchMaxRecords = o.batchMax
+	if o.batchMax == 0 {
+		rep.Settings.BatchMaxRecords = 10000 // syncline's default
+	}
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		rep.Environment.GitRev = strings.TrimSpace(string(out))
 		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
 			rep.Environment.GitRev += "+dirty"
 		}
 	}
-
-	syncBin, err := filepath.Abs(o.syncline)
-	if err != nil {
+	e := &env{o: o, stamp: time.Now().Format("20060102-150405")}
+	if e.syncBin, err = filepath.Abs(o.syncline); err != nil {
 		return err
 	}
-	if fi, err := os.Stat(syncBin); err != nil || fi.IsDir() {
+	if fi, err := os.Stat(e.syncBin); err != nil || fi.IsDir() {
 		return fmt.Errorf("syncline binary %s not found: build it first (go build -o bin/syncline ./cmd/syncline) or pass -syncline", o.syncline)
+	}
+	if e.outDir, err = filepath.Abs(o.outDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(e.outDir, 0o755); err != nil {
+		return err
 	}
 
 	work := o.workDir
@@ -198,160 +316,43 @@ func run(ctx context.Context, o options) (err error) {
 	} else if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
 	}
-	work, _ = filepath.Abs(work)
-	logf("working directory %s", work)
+	e.work, _ = filepath.Abs(work)
+	logf("working directory %s; scenarios %s", e.work, strings.Join(o.scenarios, ","))
 
-	// 1. Postgres.
 	logf("starting a throwaway Postgres")
-	srv, err := testenv.StartPostgresServer(ctx, "", 0, nil)
-	if err != nil {
+	if e.srv, err = testenv.StartPostgresServer(ctx, "", 0, nil); err != nil {
 		return err
 	}
 	defer func() {
 		logf("stopping Postgres")
-		srv.Stop()
+		e.srv.Stop()
 	}()
-	admin, err := pgx.Connect(ctx, srv.DSN("postgres"))
-	if err != nil {
+	if e.admin, err = pgx.Connect(ctx, e.srv.DSN("postgres")); err != nil {
 		return err
 	}
-	defer admin.Close(context.Background())
-	if err := admin.QueryRow(ctx, "SHOW server_version").Scan(&rep.Environment.Postgres); err != nil {
+	defer e.admin.Close(context.Background())
+	if err := e.admin.QueryRow(ctx, "SHOW server_version").Scan(&rep.Environment.Postgres); err != nil {
 		return err
 	}
-	for _, db := range []string{"app", "warehouse"} {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-			return fmt.Errorf("create database %s: %w", db, err)
+
+	var failed []string
+	for _, name := range o.scenarios {
+		sc := e.scenario(name)
+		logf("==== scenario %s: %s", sc.name, sc.desc)
+		sr, err := e.runScenario(ctx, sc)
+		if err != nil {
+			logf("scenario %s FAILED: %v", sc.name, err)
+			sr.Error = err.Error()
+			failed = append(failed, sc.name)
+		}
+		rep.Scenarios = append(rep.Scenarios, sr)
+		if ctx.Err() != nil {
+			break
 		}
 	}
-	appDSN, whDSN := srv.DSN("app"), srv.DSN("warehouse")
-	app, err := pgx.Connect(ctx, appDSN)
-	if err != nil {
-		return err
-	}
-	defer app.Close(context.Background())
-	if _, err := app.Exec(ctx, `CREATE TABLE customers (
-		id         bigint PRIMARY KEY,
-		email      text NOT NULL,
-		name       text,
-		balance    numeric(12,2),
-		created_at timestamptz NOT NULL DEFAULT now(),
-		active     boolean NOT NULL DEFAULT true,
-		prefs      jsonb)`); err != nil {
-		return err
-	}
-	wh, err := pgx.Connect(ctx, whDSN)
-	if err != nil {
-		return err
-	}
-	defer wh.Close(context.Background())
 
-	// 2. syncline creates its publication and slot (snapshot: never), then
-	// stops; a second slot for pg_recvlogical.
-	cfgPath, httpAddr, err := writeConfig(work, appDSN, whDSN)
-	if err != nil {
-		return err
-	}
-	logf("starting syncline once to create its publication and slot (snapshot: never)")
-	sl, err := startSyncline(syncBin, cfgPath, filepath.Join(work, "syncline-setup.log"))
-	if err != nil {
-		return err
-	}
-	defer sl.stop()
-	if _, err := sl.waitReady(ctx, httpAddr, 2*time.Minute); err != nil {
-		return err
-	}
-	var slotOK, pubOK bool
-	if err := app.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1),
-		EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $2 AND tablename = 'customers')`, synclineSlt, publication).Scan(&slotOK, &pubOK); err != nil {
-		return err
-	}
-	if !slotOK || !pubOK {
-		return fmt.Errorf("syncline is ready but slot %s exists=%v, publication %s has customers=%v", synclineSlt, slotOK, publication, pubOK)
-	}
-	if err := sl.stop(); err != nil {
-		return fmt.Errorf("stopping syncline after setup: %w", err)
-	}
-	if _, err := app.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", limitSlot); err != nil {
-		return fmt.Errorf("create slot %s: %w", limitSlot, err)
-	}
-
-	// 3. The load, with nothing reading the slots.
-	var startLSN string
-	if err := app.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&startLSN); err != nil {
-		return err
-	}
-	logf("loading %d rows, %d per transaction (%d transactions)", o.rows, rep.TxnRows, rep.SourceTxns)
-	t0 := time.Now()
-	for lo := 1; lo <= o.rows; lo += rep.TxnRows {
-		hi := min(lo+rep.TxnRows-1, o.rows)
-		if _, err := app.Exec(ctx, loadSQL, lo, hi); err != nil {
-			return fmt.Errorf("load rows %d..%d: %w", lo, hi, err)
-		}
-	}
-	loadDur := time.Since(t0)
-	// The end of the last commit record: pg_recvlogical stops there.
-	var endLSN string
-	var walBytes int64
-	if err := app.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::bigint", startLSN).Scan(&endLSN, &walBytes); err != nil {
-		return err
-	}
-	// A non-transactional message (ignored by pgoutput without messages=true)
-	// guarantees WAL beyond endLSN, so pg_recvlogical's --endpos is reached
-	// even if endLSN falls on a page boundary.
-	if _, err := app.Exec(ctx, "SELECT pg_logical_emit_message(false, 'cdcbench', 'end of load')"); err != nil {
-		return err
-	}
-	var loaded int64
-	if err := app.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&loaded); err != nil {
-		return err
-	}
-	if loaded != int64(o.rows) {
-		return fmt.Errorf("loaded %d rows, want %d", loaded, o.rows)
-	}
-	rep.Load.Seconds = loadDur.Seconds()
-	rep.Load.RowsPerSec = float64(o.rows) / loadDur.Seconds()
-	rep.Load.WALBytes, rep.Load.StartLSN, rep.Load.EndLSN = walBytes, startLSN, endLSN
-	logf("load: %.2fs (%.0f rows/s), %.1f MiB of WAL (%s .. %s)", loadDur.Seconds(), rep.Load.RowsPerSec, float64(walBytes)/(1<<20), startLSN, endLSN)
-
-	// 4. The physical limit: pg_recvlogical decoding the same WAL.
-	limit, err := runRecvLogical(ctx, srv, endLSN, filepath.Join(work, "pg_recvlogical.log"))
-	if err != nil {
-		return err
-	}
-	var limitDone bool
-	if err := app.QueryRow(ctx, "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1", limitSlot, endLSN).Scan(&limitDone); err != nil {
-		return err
-	}
-	if !limitDone {
-		return fmt.Errorf("pg_recvlogical exited but slot %s has not confirmed %s", limitSlot, endLSN)
-	}
-	rep.Limit.Tool = "pg_recvlogical --plugin pgoutput proto_version=1 -f /dev/null"
-	rep.Limit.Seconds = limit.Seconds()
-	rep.Limit.RowsPerSec = float64(o.rows) / limit.Seconds()
-	rep.Limit.WALMBPerS = float64(walBytes) / (1 << 20) / limit.Seconds()
-	logf("pg_recvlogical: %.2fs (%.0f rows/s)", limit.Seconds(), rep.Limit.RowsPerSec)
-
-	// 5. syncline catches up from its slot.
-	logf("starting syncline: catch-up of %d rows", o.rows)
-	sl, err = startSyncline(syncBin, cfgPath, filepath.Join(work, "syncline-run.log"))
-	if err != nil {
-		return err
-	}
-	defer sl.stop()
-	if err := measureSyncline(ctx, o, sl, httpAddr, wh, rep); err != nil {
-		return err
-	}
-	if err := sl.stop(); err != nil {
-		logf("warning: syncline did not stop cleanly: %v", err)
-	}
-
-	// 6. Report.
 	printReport(os.Stdout, rep)
-	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(o.outDir, "report-"+time.Now().Format("20060102-150405")+".json")
+	path := filepath.Join(e.outDir, "report-"+e.stamp+".json")
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -363,32 +364,322 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	fmt.Printf("report written to %s\n", path)
-	return nil
+	if len(failed) > 0 {
+		return fmt.Errorf("scenarios failed: %s", strings.Join(failed, ", "))
+	}
+	return ctx.Err()
 }
 
-// loadSQL inserts rows $1..$2 with varied, deterministic values (~150 bytes
-// of column data per row).
-const loadSQL = `INSERT INTO customers (id, email, name, balance, created_at, active, prefs)
-SELECT g,
-       'user' || g || '@example.com',
-       'Customer ' || substr(md5(g::text), 1, 12),
-       ((g * 7919) % 10000000) / 100.0,
-       timestamptz '2020-01-01 00:00:00+00' + g * interval '37 seconds',
-       g % 7 <> 0,
-       jsonb_build_object('theme', CASE WHEN g % 2 = 0 THEN 'dark' ELSE 'light' END,
-                          'newsletter', g % 5 = 0,
-                          'tags', jsonb_build_array('t' || (g % 13), 't' || (g % 17)))
-FROM generate_series($1::bigint, $2::bigint) AS g`
+// scenario describes one workload.
+type scenario struct {
+	name, desc string
+	allInOne   bool // e2e: embedded broker and warehouse sink in one syncline process
+	table      string
+	tableDesc  string
+	ddl        string
+	rows       int
+	txns       int
+	loadWhat   string
+	// prepare runs before the slots exist: its changes are not captured.
+	prepare func(ctx context.Context, conn *pgx.Conn) error
+	// load writes the WAL both pg_recvlogical and syncline decode.
+	load func(ctx context.Context, conn *pgx.Conn, dsn string) error
+	// verify returns a count that must equal rows after load.
+	verify string
+}
 
-func measureSyncline(ctx context.Context, o options, sl *proc, httpAddr string, wh *pgx.Conn, rep *Report) error {
-	n := float64(o.rows)
+func (e *env) scenario(name string) *scenario {
+	o := e.o
+	cust := func(sc *scenario) *scenario {
+		sc.table, sc.tableDesc, sc.ddl = "customers", customersDesc, customersDDL
+		sc.verify = "SELECT count(*) FROM customers"
+		return sc
+	}
+	switch name {
+	case "single":
+		return cust(&scenario{name: name, rows: o.rows, txns: o.rows,
+			desc:     fmt.Sprintf("%d single-row INSERT transactions", o.rows),
+			loadWhat: fmt.Sprintf("DO loop, INSERT + COMMIT per row, %d connections", o.loadConns),
+			load: func(ctx context.Context, _ *pgx.Conn, dsn string) error {
+				return loadSingleRowTxns(ctx, dsn, "customers", customersCols, customersExprs, o.rows, o.loadConns)
+			}})
+	case "onetxn", "bigtxn":
+		n := o.rows
+		if name == "bigtxn" {
+			n = o.bigTxnRows
+		}
+		return cust(&scenario{name: name, rows: n, txns: 1,
+			desc:     fmt.Sprintf("%d rows INSERTed in one transaction", n),
+			loadWhat: "one INSERT ... SELECT generate_series",
+			load: func(ctx context.Context, conn *pgx.Conn, _ string) error {
+				return loadBatched(ctx, conn, "customers", customersCols, customersExprs, n, n)
+			}})
+	case "update":
+		txn := min(o.txnRows, o.rows)
+		return &scenario{name: name, rows: o.rows, txns: (o.rows + txn - 1) / txn,
+			desc:      fmt.Sprintf("UPDATE of one int column of %d wide rows, %d per transaction (rows loaded before the slots, not measured)", o.rows, txn),
+			table:     "wide",
+			tableDesc: wideDesc, ddl: wideDDL,
+			loadWhat: fmt.Sprintf("UPDATE wide SET counter = counter + 1, %d rows per transaction", txn),
+			prepare: func(ctx context.Context, conn *pgx.Conn) error {
+				logf("loading %d wide rows before the slots exist (not captured)", o.rows)
+				t0 := time.Now()
+				if err := loadBatched(ctx, conn, "wide", wideCols, wideExprs, o.rows, 100_000); err != nil {
+					return err
+				}
+				_, err := conn.Exec(ctx, "VACUUM ANALYZE wide")
+				logf("loaded in %.1fs", time.Since(t0).Seconds())
+				return err
+			},
+			load: func(ctx context.Context, conn *pgx.Conn, _ string) error {
+				return updateCounter(ctx, conn, o.rows, txn)
+			},
+			verify: "SELECT count(*) FROM wide WHERE counter = 1"}
+	case "e2e":
+		txn := min(o.txnRows, o.rows)
+		return cust(&scenario{name: name, rows: o.rows, txns: (o.rows + txn - 1) / txn, allInOne: true,
+			desc:     fmt.Sprintf("end-to-end, all-in-one (embedded broker + warehouse sink): %d rows, %d per transaction", o.rows, txn),
+			loadWhat: fmt.Sprintf("INSERT ... SELECT generate_series, %d rows per transaction", txn),
+			load: func(ctx context.Context, conn *pgx.Conn, _ string) error {
+				return loadBatched(ctx, conn, "customers", customersCols, customersExprs, o.rows, txn)
+			}})
+	}
+	panic("unknown scenario " + name)
+}
+
+func (e *env) runScenario(ctx context.Context, sc *scenario) (sr *ScenarioReport, err error) {
+	sr = &ScenarioReport{Name: sc.name, Description: sc.desc, Table: sc.tableDesc, Rows: sc.rows, SourceTxns: sc.txns}
+	sr.Mode = "capture-only: `syncline broker` + `syncline run --role capture` (separate processes)"
+	if sc.allInOne {
+		sr.Mode = "all-in-one: `syncline run` with the embedded broker and registry, warehouse sink"
+	}
+	dir := filepath.Join(e.work, sc.name)
+	// A fresh broker and state: a -work directory may hold an earlier run's.
+	if err := os.RemoveAll(dir); err != nil {
+		return sr, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return sr, err
+	}
+	db := "bench_" + sc.name
+	slot, limitSlot := "syncline_"+sc.name, "bench_limit_"+sc.name
+	publication := "syncline_" + sourceName // syncline's default
+	dbs := []string{db}
+	if sc.allInOne {
+		dbs = append(dbs, db+"_wh")
+	}
+	for _, d := range dbs {
+		if _, err := e.admin.Exec(ctx, "CREATE DATABASE "+d); err != nil {
+			return sr, fmt.Errorf("create database %s: %w", d, err)
+		}
+	}
+	// Processes are stopped (deferred later, so run earlier) before the
+	// databases and slots are dropped.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, derr := e.admin.Exec(cctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ($1, $2)", slot, limitSlot); derr != nil {
+			logf("warning: drop slots: %v", derr)
+		}
+		for _, d := range dbs {
+			if _, derr := e.admin.Exec(cctx, "DROP DATABASE IF EXISTS "+d+" WITH (FORCE)"); derr != nil {
+				logf("warning: drop database %s: %v", d, derr)
+			}
+		}
+		if !e.o.keep && err == nil {
+			os.RemoveAll(filepath.Join(dir, "kafka"))
+			os.RemoveAll(filepath.Join(dir, "state"))
+		}
+	}()
+	dsn := e.srv.DSN(db)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return sr, err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, sc.ddl); err != nil {
+		return sr, err
+	}
+	if sc.prepare != nil {
+		if err := sc.prepare(ctx, conn); err != nil {
+			return sr, err
+		}
+	}
+
+	// The broker (capture-only) and the config.
+	var broker *proc
+	var brokerAddr string
+	ports, err := crashtest.FreePorts(3)
+	if err != nil {
+		return sr, err
+	}
+	httpURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	var cfg string
+	if sc.allInOne {
+		cfg = allInOneConfig(dir, ports, dsn, e.srv.DSN(db+"_wh"), sc.table, slot, e.o.batchMax)
+	} else {
+		brokerAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		logf("starting syncline broker on %s (registry 127.0.0.1:%d)", brokerAddr, ports[1])
+		broker, err = startProc("syncline broker", e.syncBin, []string{"broker",
+			"--data-dir", filepath.Join(dir, "kafka"), "--listen", brokerAddr,
+			"--registry-listen", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--partitions", strconv.Itoa(partitions)},
+			dir, filepath.Join(dir, "broker.log"))
+		if err != nil {
+			return sr, err
+		}
+		defer broker.stop()
+		if _, err := broker.waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/subjects", ports[1]), time.Minute); err != nil {
+			return sr, err
+		}
+		cfg = captureConfig(dir, ports, dsn, sc.table, slot, e.o.batchMax)
+	}
+	cfgPath := filepath.Join(dir, "pipeline.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return sr, err
+	}
+	runArgs := []string{"run", "--config", cfgPath}
+	if !sc.allInOne {
+		runArgs = append(runArgs, "--role", "capture")
+	}
+
+	// syncline creates its publication and slot (snapshot: never), then
+	// stops; a second slot for pg_recvlogical.
+	logf("starting syncline once to create its publication and slot (snapshot: never)")
+	setup, err := startProc("syncline", e.syncBin, runArgs, dir, filepath.Join(dir, "syncline-setup.log"))
+	if err != nil {
+		return sr, err
+	}
+	defer setup.stop()
+	if _, err := setup.waitHTTP(ctx, httpURL+"/readyz", 2*time.Minute); err != nil {
+		return sr, err
+	}
+	var slotOK, pubOK bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1),
+		EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $2 AND tablename = $3)`, slot, publication, sc.table).Scan(&slotOK, &pubOK); err != nil {
+		return sr, err
+	}
+	if !slotOK || !pubOK {
+		return sr, fmt.Errorf("syncline is ready but slot %s exists=%v, publication %s has %s=%v", slot, slotOK, publication, sc.table, pubOK)
+	}
+	if err := setup.stop(); err != nil {
+		return sr, fmt.Errorf("stopping syncline after setup: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", limitSlot); err != nil {
+		return sr, fmt.Errorf("create slot %s: %w", limitSlot, err)
+	}
+
+	// The workload, with nothing reading the slots.
+	var startLSN string
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&startLSN); err != nil {
+		return sr, err
+	}
+	logf("workload: %s (%s)", sc.desc, sc.loadWhat)
+	t0 := time.Now()
+	if err := sc.load(ctx, conn, dsn); err != nil {
+		return sr, err
+	}
+	loadDur := time.Since(t0)
+	// The end of the last commit record: pg_recvlogical stops there.
+	var endLSN string
+	var walBytes int64
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::bigint", startLSN).Scan(&endLSN, &walBytes); err != nil {
+		return sr, err
+	}
+	// A non-transactional message (ignored by pgoutput without messages=true)
+	// guarantees WAL beyond endLSN, so pg_recvlogical's --endpos is reached
+	// even if endLSN falls on a page boundary.
+	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(false, 'cdcbench', 'end of load')"); err != nil {
+		return sr, err
+	}
+	var got int64
+	if err := conn.QueryRow(ctx, sc.verify).Scan(&got); err != nil {
+		return sr, err
+	}
+	if got != int64(sc.rows) {
+		return sr, fmt.Errorf("%s = %d after the workload, want %d", sc.verify, got, sc.rows)
+	}
+	sr.Load.What = sc.loadWhat
+	sr.Load.Seconds = loadDur.Seconds()
+	sr.Load.RowsPerSec = float64(sc.rows) / loadDur.Seconds()
+	sr.Load.WALBytes, sr.Load.StartLSN, sr.Load.EndLSN = walBytes, startLSN, endLSN
+	logf("workload: %.2fs (%.0f rows/s), %.1f MiB of WAL (%s .. %s)", loadDur.Seconds(), sr.Load.RowsPerSec, float64(walBytes)/(1<<20), startLSN, endLSN)
+
+	// The physical limit: pg_recvlogical decoding the same WAL.
+	limit, err := runRecvLogical(ctx, e.srv.BinDir(), e.srv.Port(), testenv.PGSuperuser, db, limitSlot, publication, endLSN, filepath.Join(dir, "pg_recvlogical.log"))
+	if err != nil {
+		return sr, err
+	}
+	var limitDone bool
+	if err := conn.QueryRow(ctx, "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1", limitSlot, endLSN).Scan(&limitDone); err != nil {
+		return sr, err
+	}
+	if !limitDone {
+		return sr, fmt.Errorf("pg_recvlogical exited but slot %s has not confirmed %s", limitSlot, endLSN)
+	}
+	sr.Limit.Tool = "pg_recvlogical --plugin pgoutput proto_version=1 -f /dev/null"
+	sr.Limit.Seconds = limit.Seconds()
+	sr.Limit.RowsPerSec = float64(sc.rows) / limit.Seconds()
+	sr.Limit.WALMBPerS = float64(walBytes) / (1 << 20) / limit.Seconds()
+	sr.Limit.LoadAvg = loadAvg()
+	logf("pg_recvlogical: %.2fs (%.0f rows/s)", limit.Seconds(), sr.Limit.RowsPerSec)
+
+	// syncline catches up from its slot.
+	var extraEnv []string
+	if slices.Contains(strings.Split(strings.ReplaceAll(e.o.cpuProfile, " ", ""), ","), sc.name) {
+		sr.Capture.CPUProfile = filepath.Join(e.outDir, "cpu-"+sc.name+"-"+e.stamp+".pprof")
+		extraEnv = append(extraEnv, "SYNCLINE_CPUPROFILE="+sr.Capture.CPUProfile)
+	}
+	logf("starting syncline: catch-up of %d changes", sc.rows)
+	sl, err := startProc("syncline", e.syncBin, runArgs, dir, filepath.Join(dir, "syncline-run.log"), extraEnv...)
+	if err != nil {
+		return sr, err
+	}
+	defer sl.stop()
+	var wh *pgx.Conn
+	if sc.allInOne {
+		if wh, err = pgx.Connect(ctx, e.srv.DSN(db+"_wh")); err != nil {
+			return sr, err
+		}
+		defer wh.Close(context.Background())
+	}
+	if err := measure(ctx, e.o, sc, sl, broker, httpURL, wh, sr); err != nil {
+		return sr, err
+	}
+	if brokerAddr != "" {
+		n, err := stableOffsetsSum(ctx, brokerAddr, rawTopic(sc.table))
+		if err != nil {
+			logf("warning: raw topic offsets: %v", err)
+		} else if sr.Capture.RawStableOffsets = n; n < int64(sc.rows) {
+			return sr, fmt.Errorf("raw topic %s: last stable offsets sum to %d < %d rows", rawTopic(sc.table), n, sc.rows)
+		}
+	}
+	if err := sl.stop(); err != nil {
+		logf("warning: syncline did not stop cleanly: %v", err)
+	}
+	if sr.Capture.CPUProfile != "" {
+		pprofTop(e.syncBin, sr.Capture.CPUProfile)
+	}
+	if err := broker.stop(); err != nil {
+		logf("warning: broker did not stop cleanly: %v", err)
+	}
+	return sr, nil
+}
+
+// measure polls syncline's metrics until capture (and, for all-in-one, the
+// warehouse) has every row, sampling its RSS on the way.
+func measure(ctx context.Context, o options, sc *scenario, sl, broker *proc, httpURL string, wh *pgx.Conn, sr *ScenarioReport) error {
+	n := float64(sc.rows)
 	start := sl.started
-	var firstEvent, captured, sinkMetric, e2e time.Duration
-	var ready time.Duration
+	var brokerCPU0 float64
+	if broker != nil {
+		brokerCPU0, _ = cpuSeconds(broker.pid())
+	}
+	var firstEvent, captured, sinkMetric, e2e, ready time.Duration
 	var events, writes float64
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := newHTTPClient()
 	lastCount := time.Time{}
 	lastLog := time.Now()
+	nextDecile := 1
 	tick := time.NewTicker(o.pollEvery)
 	defer tick.Stop()
 	for {
@@ -402,15 +693,11 @@ func measureSyncline(ctx context.Context, o options, sl *proc, httpAddr string, 
 		}
 		now := time.Since(start)
 		if ready == 0 {
-			if resp, err := client.Get(httpAddr + "/readyz"); err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					ready = now
-				}
+			if ok, _ := httpOK(client, httpURL+"/readyz"); ok {
+				ready = now
 			}
 		}
-		m, err := scrape(client, httpAddr+"/metrics")
+		m, err := scrape(client, httpURL+"/metrics")
 		if err != nil {
 			continue // not serving yet
 		}
@@ -419,334 +706,162 @@ func measureSyncline(ctx context.Context, o options, sl *proc, httpAddr string, 
 		if firstEvent == 0 && events > 0 {
 			firstEvent = now
 		}
+		if nextDecile <= 10 && events >= n*float64(nextDecile)/10 {
+			if rss, err := procStatusKiB(sl.pid(), "VmRSS"); err == nil {
+				sr.Capture.RSSByProgress = append(sr.Capture.RSSByProgress, RSSSample{Seconds: now.Seconds(), Events: int64(events), RSSMiB: mib(rss)})
+			}
+			for nextDecile <= 10 && events >= n*float64(nextDecile)/10 {
+				nextDecile++
+			}
+		}
 		if captured == 0 && events >= n {
+			if cpu, err := cpuSeconds(sl.pid()); err == nil {
+				sr.Capture.CPUSeconds = cpu
+				sr.Capture.CPUMicrosPerRow = cpu / n * 1e6
+			}
+			sr.Capture.LoadAvgAtEnd = loadAvg()
 			captured = now
-			rep.Capture.Events = events
+			sr.Capture.Events = events
 			logf("capture: %d events committed to Kafka after %.2fs", int64(events), now.Seconds())
 		}
-		if sinkMetric == 0 && writes >= n {
-			sinkMetric = now
-		}
-		// count(*) is the authority for end-to-end; run it once the sink's
-		// metric says all rows are written, and every 2s regardless.
-		if e2e == 0 && (writes >= n || time.Since(lastCount) > 2*time.Second) {
-			lastCount = time.Now()
-			var cnt int64
-			err := wh.QueryRow(ctx, "SELECT count(*) FROM analytics.customers").Scan(&cnt)
-			if err == nil && cnt >= int64(o.rows) {
-				e2e = time.Since(start)
-				rep.EndToEnd.WarehouseRows = cnt
-				logf("end-to-end: %d rows in analytics.customers after %.2fs", cnt, e2e.Seconds())
+		if wh != nil {
+			if sinkMetric == 0 && writes >= n {
+				sinkMetric = now
+			}
+			// count(*) is the authority for end-to-end; run it once the
+			// sink's metric says all rows are written, and every 2s.
+			if e2e == 0 && (writes >= n || time.Since(lastCount) > 2*time.Second) {
+				lastCount = time.Now()
+				var cnt int64
+				err := wh.QueryRow(ctx, "SELECT count(*) FROM analytics."+sc.table).Scan(&cnt)
+				if err == nil && cnt >= int64(sc.rows) {
+					e2e = time.Since(start)
+					sr.EndToEnd = &EndToEndReport{WarehouseRows: cnt}
+					logf("end-to-end: %d rows in analytics.%s after %.2fs", cnt, sc.table, e2e.Seconds())
+				}
 			}
 		}
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()
-			logf("  t=%.0fs captured=%d sink_writes=%d", now.Seconds(), int64(events), int64(writes))
+			rss, _ := procStatusKiB(sl.pid(), "VmRSS")
+			logf("  t=%.0fs captured=%d sink_writes=%d syncline RSS %.0f MiB", now.Seconds(), int64(events), int64(writes), mib(rss))
 		}
-		if captured > 0 && e2e > 0 {
+		if captured > 0 && (wh == nil || e2e > 0) {
 			break
 		}
 	}
-	rss, err := peakRSS(sl.cmd.Process.Pid)
-	if err != nil {
-		logf("warning: peak RSS: %v", err)
+	limit := sr.Limit.RowsPerSec
+	c := &sr.Capture
+	c.MeasuredFrom = "syncline process start (the slot already holds the whole workload)"
+	c.MeasuredUntil = "syncline_source_events_total{source=app} >= rows (committed to Kafka)"
+	c.Seconds = captured.Seconds()
+	c.RowsPerSec = n / captured.Seconds()
+	c.RatioToLimit = c.RowsPerSec / limit
+	c.FirstEventSeconds = firstEvent.Seconds()
+	if d := (captured - firstEvent).Seconds(); d > 0 && sc.rows > 1 {
+		c.RowsPerSecFromFirst = n / d
+		c.RatioFromFirstToLimit = c.RowsPerSecFromFirst / limit
 	}
-	limit := rep.Limit.RowsPerSec
-	rep.Capture.MeasuredFrom = "syncline process start (slot already holds the whole load)"
-	rep.Capture.MeasuredUntil = "syncline_source_events_total{source=app} >= rows (committed to Kafka)"
-	rep.Capture.Seconds = captured.Seconds()
-	rep.Capture.RowsPerSec = n / captured.Seconds()
-	rep.Capture.RatioToLimit = rep.Capture.RowsPerSec / limit
-	rep.Capture.FirstEventSeconds = firstEvent.Seconds()
-	if d := (captured - firstEvent).Seconds(); d > 0 {
-		rep.Capture.RowsPerSecFromFirst = n / d
-		rep.Capture.RatioFromFirstToLimit = rep.Capture.RowsPerSecFromFirst / limit
+	c.ReadySeconds = ready.Seconds()
+	if rss, err := procStatusKiB(sl.pid(), "VmHWM"); err != nil {
+		logf("warning: syncline peak RSS: %v", err)
+	} else {
+		c.PeakRSSMiB = mib(rss)
 	}
-	rep.Capture.ReadySeconds = ready.Seconds()
-	rep.EndToEnd.MeasuredUntil = "SELECT count(*) FROM analytics.customers = rows (warehouse)"
-	rep.EndToEnd.Seconds = e2e.Seconds()
-	rep.EndToEnd.RowsPerSec = n / e2e.Seconds()
-	rep.EndToEnd.RatioToLimit = rep.EndToEnd.RowsPerSec / limit
-	rep.EndToEnd.SinkMetricSec = sinkMetric.Seconds()
-	rep.PeakRSSMiB = float64(rss) / 1024
+	if broker != nil {
+		sr.Broker = &brokerReport{}
+		if cpu, err := cpuSeconds(broker.pid()); err == nil {
+			sr.Broker.CPUSeconds = cpu - brokerCPU0
+		}
+		if rss, err := procStatusKiB(broker.pid(), "VmHWM"); err != nil {
+			logf("warning: broker peak RSS: %v", err)
+		} else {
+			sr.Broker.PeakRSSMiB = mib(rss)
+		}
+	}
+	if wh != nil {
+		t := sr.EndToEnd
+		t.MeasuredUntil = "SELECT count(*) FROM analytics." + sc.table + " = rows (warehouse)"
+		t.Seconds = e2e.Seconds()
+		t.RowsPerSec = n / e2e.Seconds()
+		t.RatioToLimit = t.RowsPerSec / limit
+		t.SinkMetricSec = sinkMetric.Seconds()
+	}
+	logf("capture %.2fs (%.0f rows/s, %.2f x pg_recvlogical), %.1f CPU-s in syncline (%.1f us/row), peak RSS %.0f MiB; load average %.1f",
+		c.Seconds, c.RowsPerSec, c.RatioToLimit, c.CPUSeconds, c.CPUMicrosPerRow, c.PeakRSSMiB, c.LoadAvgAtEnd)
 	return nil
 }
 
+// pprofTop writes `go tool pprof -top` of the profile next to it and prints
+// its head.
+func pprofTop(bin, profile string) {
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=60", bin, profile).CombinedOutput()
+	if err != nil {
+		logf("warning: go tool pprof: %v\n%s", err, out)
+		return
+	}
+	txt := strings.TrimSuffix(profile, ".pprof") + "-top.txt"
+	_ = os.WriteFile(txt, out, 0o644)
+	lines := strings.Split(string(out), "\n")
+	logf("CPU profile %s; pprof -top in %s:\n%s", profile, txt, strings.Join(lines[:min(len(lines), 30)], "\n"))
+	cum, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=60", bin, profile).CombinedOutput()
+	if err == nil {
+		_ = os.WriteFile(strings.TrimSuffix(profile, ".pprof")+"-top-cum.txt", cum, 0o644)
+	}
+}
+
 func printReport(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "\n==== syncline bench: %d rows, %d per source transaction (%d txns), %d CPUs, Postgres %s, %s ====\n",
-		r.Rows, r.TxnRows, r.SourceTxns, r.Environment.CPUs, r.Environment.Postgres, r.Environment.GitRev)
-	fmt.Fprintf(w, "%-34s %9s %12s %8s\n", "", "seconds", "rows/s", "x limit")
-	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8s\n", "load (INSERT..SELECT, not read)", r.Load.Seconds, r.Load.RowsPerSec, "")
-	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "pg_recvlogical (physical limit)", r.Limit.Seconds, r.Limit.RowsPerSec, 1.0)
-	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "syncline capture -> Kafka", r.Capture.Seconds, r.Capture.RowsPerSec, r.Capture.RatioToLimit)
-	if r.Capture.RowsPerSecFromFirst > 0 {
-		fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "  (from first event)", r.Capture.Seconds-r.Capture.FirstEventSeconds, r.Capture.RowsPerSecFromFirst, r.Capture.RatioFromFirstToLimit)
-	} else {
-		fmt.Fprintf(w, "%-34s %9s %12s %8s\n", "  (from first event)", "n/a", "n/a", "n/a") // all rows in one commit
-	}
-	fmt.Fprintf(w, "%-34s %9.2f %12.0f %8.2f\n", "syncline end-to-end -> warehouse", r.EndToEnd.Seconds, r.EndToEnd.RowsPerSec, r.EndToEnd.RatioToLimit)
-	fmt.Fprintf(w, "WAL decoded: %.1f MiB (pg_recvlogical %.1f MiB/s); syncline /readyz after %.2fs, first event after %.2fs; sink_writes_total reached N after %.2fs\n",
-		float64(r.Load.WALBytes)/(1<<20), r.Limit.WALMBPerS, r.Capture.ReadySeconds, r.Capture.FirstEventSeconds, r.EndToEnd.SinkMetricSec)
-	fmt.Fprintf(w, "syncline peak RSS (VmHWM): %.1f MiB\n", r.PeakRSSMiB)
-	fmt.Fprintln(w, "syncline times run from its process start, with the whole load already waiting in its slot.")
-}
-
-// writeConfig writes the pipeline config with free ports and returns its
-// path and the HTTP base URL.
-func writeConfig(work, appDSN, whDSN string) (string, string, error) {
-	ports, err := freePorts(3)
-	if err != nil {
-		return "", "", err
-	}
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[2])
-	cfg := fmt.Sprintf(`# Written by bench/cdcbench.
-name: bench
-data_dir: %q
-log: {level: info, format: json}
-kafka:
-  brokers: []
-  embedded: {listen: "127.0.0.1:%d"}
-registry: {listen: "127.0.0.1:%d"}
-http: {listen: %q}
-sources:
-  - name: %s
-    type: postgres
-    dsn: %q
-    tables: [public.customers]
-    snapshot: never
-sinks:
-  - name: %s
-    type: postgres
-    dsn: %q
-    schema: analytics
-    from: [%s.*]
-`, filepath.Join(work, "state"), ports[0], ports[1], httpAddr, sourceName, appDSN, sinkName, whDSN, sourceName)
-	path := filepath.Join(work, "pipeline.yaml")
-	return path, "http://" + httpAddr, os.WriteFile(path, []byte(cfg), 0o644)
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// proc is a child process (syncline).
-type proc struct {
-	cmd     *exec.Cmd
-	logPath string
-	started time.Time
-	exited  chan struct{}
-	waitErr error
-	stopped bool
-}
-
-func startSyncline(bin, cfgPath, logPath string) (*proc, error) {
-	logf2, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Dir = filepath.Dir(cfgPath)
-	cmd.Stdout, cmd.Stderr = logf2, logf2
-	// Own process group (Ctrl-C reaches us, and we stop it gracefully), and
-	// killed if we die without stopping it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &proc{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		logf2.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logf2.Close()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-func (p *proc) waitReady(ctx context.Context, httpAddr string, timeout time.Duration) (time.Duration, error) {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.After(timeout)
-	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-p.exited:
-			return 0, fmt.Errorf("syncline exited before becoming ready: %v\n%s", p.waitErr, p.logTail(40))
-		case <-deadline:
-			return 0, fmt.Errorf("syncline not ready after %v\n%s", timeout, p.logTail(40))
-		case <-time.After(50 * time.Millisecond):
-		}
-		resp, err := client.Get(httpAddr + "/readyz")
-		if err != nil {
+	fmt.Fprintf(w, "\n==== syncline bench %s: %d CPUs, Postgres %s, %s, batch_max_records %d ====\n",
+		r.Timestamp, r.Environment.CPUs, r.Environment.Postgres, r.Environment.GitRev, r.Settings.BatchMaxRecords)
+	const row = "%-8s %9s %8s %8s | %8s %9s | %8s %9s | %7s %7s | %9s %9s\n"
+	fmt.Fprintf(w, "%-8s %9s %8s %8s | %18s | %18s | %15s | %19s\n", "", "", "source", "WAL", "pg_recvlogical", "syncline capture", "ratio to limit", "peak RSS (VmHWM)")
+	fmt.Fprintf(w, row, "scenario", "rows", "txns", "MiB", "s", "rows/s", "s", "rows/s", "start", "1st ev", "capture", "broker")
+	for _, s := range r.Scenarios {
+		if s.Error != "" {
+			fmt.Fprintf(w, "%-8s %9d %8d FAILED: %s\n", s.Name, s.Rows, s.SourceTxns, firstLine(s.Error))
 			continue
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return time.Since(p.started), nil
+		c := s.Capture
+		first := "n/a"
+		if c.RatioFromFirstToLimit > 0 {
+			first = fmt.Sprintf("%.2f", c.RatioFromFirstToLimit)
 		}
-	}
-}
-
-// stop sends SIGTERM (graceful) and waits up to 30s, then kills. Idempotent.
-func (p *proc) stop() error {
-	if p == nil || p.stopped {
-		return nil
-	}
-	p.stopped = true
-	select {
-	case <-p.exited:
-		return p.waitErr
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return p.waitErr
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return errors.New("syncline did not stop within 30s of SIGTERM; killed")
-	}
-}
-
-func (p *proc) logTail(n int) string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "--- tail of " + p.logPath + " ---\n" + strings.Join(lines, "\n")
-}
-
-// runRecvLogical runs pg_recvlogical on the bench_limit slot until endLSN
-// and returns its wall time, start to exit.
-func runRecvLogical(ctx context.Context, srv *testenv.Server, endLSN, logPath string) (time.Duration, error) {
-	bin := filepath.Join(srv.BinDir(), "pg_recvlogical")
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("pg_recvlogical"); err != nil {
-			return 0, errors.New("pg_recvlogical not found (scripts/install-deps.sh installs it)")
+		brokerRSS := "(in proc)"
+		if s.Broker != nil {
+			brokerRSS = fmt.Sprintf("%.0f MiB", s.Broker.PeakRSSMiB)
 		}
-	}
-	conn := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=app", srv.Port(), testenv.PGSuperuser)
-	args := []string{"-d", conn, "--slot", limitSlot, "--start",
-		"-o", "proto_version=1", "-o", "publication_names=" + publication,
-		"-f", "/dev/null", "-F", "0", "--no-loop", "--endpos", endLSN}
-	logf("running %s %s", bin, strings.Join(args, " "))
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Env = cleanEnv()
-	t0 := time.Now()
-	err := cmd.Run()
-	d := time.Since(t0)
-	_ = os.WriteFile(logPath, out.Bytes(), 0o644)
-	if err != nil {
-		return 0, fmt.Errorf("pg_recvlogical: %w\n%s", err, out.String())
-	}
-	return d, nil
-}
-
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PG") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// metrics is a parsed Prometheus text exposition: sample line -> value.
-type metrics map[string]float64
-
-func scrape(c *http.Client, url string) (metrics, error) {
-	resp, err := c.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	m := metrics{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' || !strings.HasPrefix(line, "syncline_") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		m[line[:i]] = v
-	}
-	return m, sc.Err()
-}
-
-// sum adds the samples of metric name whose labels contain every matcher
-// (e.g. `source="app"`).
-func (m metrics) sum(name string, matchers ...string) float64 {
-	var s float64
-	for k, v := range m {
-		if k != name && !strings.HasPrefix(k, name+"{") {
-			continue
-		}
-		ok := true
-		for _, mt := range matchers {
-			if !strings.Contains(k, mt) {
-				ok = false
-				break
+		fmt.Fprintf(w, row, s.Name, strconv.Itoa(s.Rows), strconv.Itoa(s.SourceTxns), fmt.Sprintf("%.1f", float64(s.Load.WALBytes)/(1<<20)),
+			fmt.Sprintf("%.2f", s.Limit.Seconds), fmt.Sprintf("%.0f", s.Limit.RowsPerSec),
+			fmt.Sprintf("%.2f", c.Seconds), fmt.Sprintf("%.0f", c.RowsPerSec), fmt.Sprintf("%.2f", c.RatioToLimit), first,
+			fmt.Sprintf("%.0f MiB", c.PeakRSSMiB), brokerRSS)
+		if len(c.RSSByProgress) > 0 {
+			var b strings.Builder
+			for _, x := range c.RSSByProgress {
+				fmt.Fprintf(&b, " %.0f", x.RSSMiB)
 			}
+			fmt.Fprintf(w, "%-8s %9s %8s %8s   syncline RSS (MiB) at 10%%..100%% of the events:%s\n", "", "", "", "", b.String())
 		}
-		if ok {
-			s += v
+		if c.CPUSeconds > 0 {
+			extra := ""
+			if s.Broker != nil {
+				extra = fmt.Sprintf(", broker %.1f CPU-s", s.Broker.CPUSeconds)
+			}
+			fmt.Fprintf(w, "%-8s %9s %8s %8s   syncline %.1f CPU-s (%.1f us/row, %.0f%% of a core)%s; load average %.1f / %.1f at the end of pg_recvlogical / capture\n",
+				"", "", "", "", c.CPUSeconds, c.CPUMicrosPerRow, 100*c.CPUSeconds/c.Seconds, extra, s.Limit.LoadAvg, c.LoadAvgAtEnd)
 		}
+		if s.EndToEnd != nil {
+			fmt.Fprintf(w, "%-8s %9s %8s %8s   end-to-end -> warehouse: %.2fs, %.0f rows/s, %.2f x limit (peak RSS includes the embedded broker)\n",
+				"", "", "", "", s.EndToEnd.Seconds, s.EndToEnd.RowsPerSec, s.EndToEnd.RatioToLimit)
+		}
+	}
+	fmt.Fprintln(w, "Both are timed from process start to the last change: pg_recvlogical to /dev/null, syncline to committed in Kafka.")
+	fmt.Fprintln(w, "\"ratio to limit\": syncline rows/s / pg_recvlogical rows/s, syncline timed from its process start or from its first committed event (excludes startup).")
+	fmt.Fprintln(w, "capture-only scenarios run `syncline run --role capture` against a separate `syncline broker`.")
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
 	}
 	return s
-}
-
-// peakRSS returns VmHWM of pid in KiB.
-func peakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			return strconv.ParseInt(f[1], 10, 64)
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc status")
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }

@@ -30,9 +30,22 @@ func newEnv(t *testing.T, ddl string) *env {
 	return e
 }
 
-// run starts a source until the returned stop is called.
+// run starts a source until the returned stop is called, and returns once
+// its initial snapshot is done. The snapshot is a DBLog backfill running
+// beside the stream: a row written while it runs may legitimately appear
+// both as a streamed change and as a backfill read, so tests that assert
+// exact per-key sequences write only after it (backfill tests that want the
+// overlap use runSource).
 func (e *env) run(cfg postgres.Config) (stop func()) {
-	_, stop = e.runSource(cfg)
+	src, stop := e.runSource(cfg)
+	testenv.WaitFor(e.t, 60*time.Second, "the initial snapshot", func() bool {
+		for _, bf := range src.Backfills() {
+			if bf.State == postgres.BackfillRunning || bf.State == postgres.BackfillPaused {
+				return false
+			}
+		}
+		return true
+	})
 	return stop
 }
 

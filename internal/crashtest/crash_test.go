@@ -92,6 +92,56 @@ type killEvent struct {
 	log     string
 }
 
+// startBroker starts `syncline broker` (the embedded broker and registry
+// alone) with its data under work, stopped when the test ends, and waits
+// until its registry answers.
+func startBroker(ctx context.Context, t *testing.T, bin, work, addr string, registryPort, partitions int) *Proc {
+	t.Helper()
+	broker, err := Start("broker", bin, work, filepath.Join(work, "broker.log"), nil,
+		"broker", "--data-dir", filepath.Join(work, "broker"), "--listen", addr,
+		"--registry-listen", fmt.Sprintf("127.0.0.1:%d", registryPort), "--partitions", fmt.Sprint(partitions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := broker.Stop(30 * time.Second); err != nil {
+			t.Errorf("broker: %v", err)
+		}
+	})
+	if err := WaitHTTP(ctx, broker, fmt.Sprintf("http://127.0.0.1:%d/subjects", registryPort), 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return broker
+}
+
+// setUp builds bin/syncline into the work directory (workDir, or a
+// temporary one) while a throwaway Postgres starts with the source
+// database (the workload's schema) and an empty warehouse database.
+func setUp(ctx context.Context, t *testing.T, workDir string) (work, bin, srcDSN, whDSN string) {
+	t.Helper()
+	work = workDir
+	if work == "" {
+		work = t.TempDir()
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(work, "syncline")
+	built := make(chan error, 1)
+	go func() { built <- BuildSyncline(ctx, root, bin) }()
+	pg := testenv.StartPostgres(t)
+	srcDSN = pg.CreateDatabase(t, "app")
+	whDSN = pg.CreateDatabase(t, "warehouse")
+	pg.Exec(t, "app", SchemaSQL)
+	if err := <-built; err != nil {
+		t.Fatal(err)
+	}
+	return work, bin, srcDSN, whDSN
+}
+
 // TestCrash runs a mixed workload against Postgres while the syncline
 // process (`syncline run`, all roles, built from ./cmd/syncline) is killed
 // with SIGKILL at random moments and restarted; the broker and registry
@@ -104,30 +154,9 @@ func TestCrash(t *testing.T) {
 	p := loadParams(t)
 	t.Logf("crash test: %d operations over %v, %d kills, seed %d (reproduce the workload with CRASH_SEED=%d)", p.ops, p.duration, p.kills, p.seed, p.seed)
 	began := time.Now()
-	work := p.workDir
-	if work == "" {
-		work = t.TempDir()
-	} else if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-
-	root, err := ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(work, "syncline")
-	built := make(chan error, 1)
-	go func() { built <- BuildSyncline(ctx, root, bin) }()
-
-	pg := testenv.StartPostgres(t)
-	srcDSN := pg.CreateDatabase(t, "app")
-	whDSN := pg.CreateDatabase(t, "warehouse")
-	pg.Exec(t, "app", SchemaSQL)
-	if err := <-built; err != nil {
-		t.Fatal(err)
-	}
+	work, bin, srcDSN, whDSN := setUp(ctx, t, p.workDir)
 
 	ports, err := FreePorts(3)
 	if err != nil {
@@ -164,21 +193,7 @@ func TestCrash(t *testing.T) {
 		t.Logf("all logs are in %s", work)
 	})
 
-	broker, err := Start("broker", bin, work, filepath.Join(work, "broker.log"), nil,
-		"broker", "--data-dir", filepath.Join(work, "broker"), "--listen", brokerAddr,
-		"--registry-listen", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--partitions", "3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	track(broker)
-	t.Cleanup(func() {
-		if err := broker.Stop(30 * time.Second); err != nil {
-			t.Errorf("broker: %v", err)
-		}
-	})
-	if err := WaitHTTP(ctx, broker, registryURL+"/subjects", 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	track(startBroker(ctx, t, bin, work, brokerAddr, ports[1], 3))
 
 	cfgPath := filepath.Join(work, "pipeline.yaml")
 	cfg := fmt.Sprintf(`name: crash

@@ -106,8 +106,11 @@ func TestBackfillUnderLoadThenAgainWritesNothing(t *testing.T) {
 		SELECT g, 'user' || g || '@example.com', 'name ' || g, g FROM generate_series(1, 4000) g`)
 	h.cfgText = strings.Replace(h.cfgText, "    batch_max_wait: 20ms\n", "    batch_max_wait: 20ms\n    snapshot: never\n    signal_table: public.syncline_signals\n", 1)
 	h.start()
-	testenv.WaitFor(t, 30*time.Second, "the signal table", func() bool {
-		return len(rows(t, h.srcDSN, "SELECT 1 FROM pg_tables WHERE tablename = 'syncline_signals'")) == 1
+	// Signals are read from the replication stream: one committed before
+	// the slot exists is not seen, so wait until capture streams.
+	testenv.WaitFor(t, 30*time.Second, "the signal table and the streaming slot", func() bool {
+		return len(rows(t, h.srcDSN, "SELECT 1 FROM pg_tables WHERE tablename = 'syncline_signals'")) == 1 &&
+			len(rows(t, h.srcDSN, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'syncline_app' AND active")) == 1
 	})
 
 	stop := make(chan struct{})

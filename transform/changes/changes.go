@@ -226,8 +226,8 @@ func (p *Processor) Run(ctx context.Context) error {
 			sleepCtx(ctx, time.Second)
 			continue
 		}
-		if err := sess.Begin(); err != nil {
-			return fmt.Errorf("begin transaction: %w", err)
+		if err := p.begin(ctx, sess); err != nil {
+			return err
 		}
 		tx := &txn{p: p, cl: sess.Client(), changelog: changelog, overlay: map[string][]byte{}, batch: state.NewBatch(), clOffsets: map[state.Unit]int64{}}
 		perr := tx.process(context.WithoutCancel(ctx), fs, ensured)
@@ -240,6 +240,15 @@ func (p *Processor) Run(ctx context.Context) error {
 			// Unknown outcome or processing failure: the session rewinds to
 			// the committed offsets; catch state up before going on.
 			p.markAllStale()
+			if err != nil {
+				// An end that failed (a timeout during a rebalance that
+				// waits for a dead member, a broker error) may leave the
+				// transaction open in the client: abort it so the next
+				// batch can begin.
+				if aerr := p.abortOpen(ctx, sess); aerr != nil {
+					return aerr
+				}
+			}
 			if perr != nil {
 				p.log.Error("batch failed; retrying from the committed offsets", "err", perr)
 			} else {
@@ -275,6 +284,44 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		tx.commitMetrics()
 	}
+}
+
+// begin opens the batch's transaction. A transaction left open by an end
+// that failed is aborted first.
+func (p *Processor) begin(ctx context.Context, sess *kgo.GroupTransactSession) error {
+	err := sess.Begin()
+	if err == nil {
+		return nil
+	}
+	p.log.Warn("begin transaction failed; aborting what is open and retrying", "err", err)
+	if aerr := p.abortOpen(ctx, sess); aerr != nil {
+		return aerr
+	}
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	return nil
+}
+
+// abortOpen aborts the session's transaction, if one is open, retrying with
+// backoff; the error it returns means the producer cannot go on (fenced or
+// failed) and the stage must restart.
+func (p *Processor) abortOpen(ctx context.Context, sess *kgo.GroupTransactSession) error {
+	var err error
+	for i := range 6 {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_, err = sess.End(actx, kgo.TryAbort)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		p.log.Warn("aborting the open transaction failed; retrying", "attempt", i+1, "err", err)
+		sleepCtx(ctx, retryDelay(i))
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("abort transaction: %w", err)
 }
 
 // retryDelay is the pause after the n-th consecutive failed batch (a

@@ -8,8 +8,8 @@
 // Apply the changes to Badger, together with the changelog offset they
 // reflect. A unit whose Badger copy may be behind (newly assigned, or after a
 // transaction whose outcome is unknown) is caught up with Restore, which
-// reads the changelog from the unit's stored offset to the last stable
-// offset. Replaying changelog records is idempotent, so a crash between the
+// reads the changelog from the unit's stored offset to its high watermark,
+// waiting for transactions still open there to end. Replaying changelog records is idempotent, so a crash between the
 // Kafka commit and the Badger write loses nothing.
 //
 // Changelog record keys are Unit.Key(key): the input topic, partition and
@@ -207,10 +207,27 @@ func (s *Store) Scan(u Unit, fn func(key, value []byte) error) error {
 // ChangelogPartition is the changelog partition unit u writes to.
 func ChangelogPartition(u Unit, partitions int) int32 { return u.Partition % int32(partitions) }
 
+// RestoreMaxWait bounds how long Restore waits for transactions that were
+// open on the changelog partition when it started. The broker aborts a
+// transaction whose producer died after the producer's transaction timeout,
+// which is far shorter.
+var RestoreMaxWait = 10 * time.Minute
+
 // Restore catches unit u up with the changelog: it reads changelog partition
-// ChangelogPartition(u) from the unit's stored offset to the last stable
-// offset and applies the unit's records. opts are the Kafka client options
-// (brokers, TLS, SASL). It returns the number of records applied.
+// ChangelogPartition(u) read_committed from the unit's stored offset up to
+// the partition's high watermark as of the call, and applies the unit's
+// records. opts are the Kafka client options (brokers, TLS, SASL). It
+// returns the number of records applied.
+//
+// Reading to the last stable offset would not do: units of several input
+// topics share a changelog partition, and their owners are other
+// processes. A transaction of one of them (a batch in progress, or the
+// open transaction of a process that was killed) holds the last stable
+// offset below records that u's previous owner committed after that
+// transaction began. So Restore waits until every transaction open when it
+// started has ended (committed or aborted), at most RestoreMaxWait. It must
+// not be called while the caller's own transaction has records on the
+// changelog: that one could not end.
 func (s *Store) Restore(ctx context.Context, opts []kgo.Opt, changelog string, partitions int, u Unit) (int, error) {
 	p := ChangelogPartition(u, partitions)
 	from, err := s.Offset(u)
@@ -225,20 +242,30 @@ func (s *Store) Restore(ctx context.Context, opts []kgo.Opt, changelog string, p
 		return 0, err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, changelog)
-	if err != nil {
-		return 0, fmt.Errorf("list offsets of %s: %w", changelog, err)
+	adm := kadm.NewClient(cl)
+	offsetOf := func(list func(context.Context, ...string) (kadm.ListedOffsets, error), what string) (int64, error) {
+		los, err := list(ctx, changelog)
+		if err != nil {
+			return 0, fmt.Errorf("list %s offsets of %s: %w", what, changelog, err)
+		}
+		lo, ok := los.Lookup(changelog, p)
+		if !ok || lo.Err != nil {
+			return 0, fmt.Errorf("list %s offsets of %s/%d: %v", what, changelog, p, lo.Err)
+		}
+		return lo.Offset, nil
 	}
-	end, ok := ends.Lookup(changelog, p)
-	if !ok || end.Err != nil {
-		return 0, fmt.Errorf("list offsets of %s/%d: %v", changelog, p, end.Err)
+	// The high watermark includes records of transactions still open.
+	target, err := offsetOf(adm.ListEndOffsets, "end")
+	if err != nil {
+		return 0, err
 	}
 	n := 0
 	b := NewBatch()
 	next := from
-	empty := 0
-	for next < end.Offset {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	started := time.Now()
+	emptyStable := 0
+	for next < target {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
@@ -254,15 +281,29 @@ func (s *Store) Restore(ctx context.Context, opts []kgo.Opt, changelog string, p
 			return n, ferr
 		}
 		if fs.NumRecords() == 0 {
-			// Three empty polls in a row: compaction removed the tail.
-			// The stored offset stays at the last record read, so a
-			// later restore re-reads from there (replay is idempotent).
-			if empty++; empty >= 3 {
+			stable, err := offsetOf(adm.ListCommittedOffsets, "stable")
+			if err != nil {
+				return n, err
+			}
+			if stable < target {
+				// A transaction open when the restore started has not
+				// ended yet: what follows it cannot be read.
+				emptyStable = 0
+				if time.Since(started) > RestoreMaxWait {
+					return n, fmt.Errorf("restore from %s/%d: a transaction has been open at offset %d for over %v (the broker aborts it after its transaction timeout; check transaction.max.timeout.ms)", changelog, p, stable, RestoreMaxWait)
+				}
+				continue
+			}
+			// Everything below target is stable, yet nothing more comes:
+			// compaction removed the tail. The stored offset stays at the
+			// last record read, so a later restore re-reads from there
+			// (replay is idempotent).
+			if emptyStable++; emptyStable >= 2 {
 				break
 			}
 			continue
 		}
-		empty = 0
+		emptyStable = 0
 		fs.EachRecord(func(r *kgo.Record) {
 			next = r.Offset + 1
 			if r.Attrs.IsControl() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -113,5 +114,93 @@ func TestApplyWritesValuesAndOffsets(t *testing.T) {
 	}
 	if n != 100000 {
 		t.Errorf("scan found %d keys, want 100000", n)
+	}
+}
+
+// Units of several input topics share a changelog partition, and their
+// owners are other processes. A transaction of another owner that is open
+// on the partition (a batch in progress, or a killed process's transaction
+// until its timeout) holds the last stable offset below records that the
+// unit's previous owner committed after it began. Restore must wait for it
+// to end rather than stop at the last stable offset with the unit's state
+// behind.
+func TestRestoreWaitsForTransactionsOpenOnTheChangelog(t *testing.T) {
+	ctx := context.Background()
+	k := testenv.StartKafka(t)
+	const changelog = "_syncline.state.changes"
+	if err := kafka.EnsureTopics(ctx, kadm.NewClient(k.Client(t)), kafka.TopicSpec{Name: changelog, Partitions: 1, Compact: true}); err != nil {
+		t.Fatal(err)
+	}
+	accounts := state.Unit{Topic: "syncline.raw.app.public.accounts", Partition: 0}
+	items := state.Unit{Topic: "syncline.raw.app.public.items", Partition: 0}
+	txnClient := func(id string) *kgo.Client {
+		return k.Client(t, kgo.TransactionalID(id), kgo.DefaultProduceTopic(changelog), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	// Process B (owns items/0) opens a transaction on changelog partition 0.
+	b := txnClient("syncline-changes-tB")
+	if err := b.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ProduceSync(ctx, &kgo.Record{Key: items.Key([]byte("i1")), Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// Process A (owns accounts/0) commits state for three keys after B's
+	// transaction began; then accounts/0 moves to process C.
+	a := txnClient("syncline-changes-tA")
+	if err := a.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"k1", "k2", "k3"} {
+		if err := a.ProduceSync(ctx, &kgo.Record{Key: accounts.Key([]byte(key)), Value: []byte("state of " + key)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+
+	// C restores accounts/0 while B's transaction is still open.
+	st, err := state.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := st.Restore(ctx, k.Opts(), changelog, 1, accounts)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("restore returned (%d records, err %v) while a transaction was open below the unit's committed records", r.n, r.err)
+	case <-time.After(3 * time.Second):
+	}
+	// B's transaction ends (aborted here; committed works the same way).
+	if err := b.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("restore did not return after the open transaction ended")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.n != 3 {
+		t.Errorf("restore applied %d of the 3 committed state records of %v", r.n, accounts)
+	}
+	for _, key := range []string{"k1", "k2", "k3"} {
+		if v, _ := st.Get(accounts, []byte(key)); string(v) != "state of "+key {
+			t.Errorf("%s = %q after restore", key, v)
+		}
+	}
+	if v, _ := st.Get(items, []byte("i1")); v != nil {
+		t.Errorf("another unit's aborted record was restored: %q", v)
 	}
 }
