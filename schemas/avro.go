@@ -9,12 +9,41 @@ import (
 	"github.com/linkedin/goavro/v2"
 )
 
+// firstMember is memberName(c.avroMembers()[0]) without building the
+// members: goavro's name of the member most values of c are carried by.
+func (c Column) firstMember() string {
+	switch c.Kind {
+	case KindBool:
+		return "boolean"
+	case KindInt32:
+		return "int"
+	case KindInt64:
+		return "long"
+	case KindFloat32:
+		return "float"
+	case KindFloat64:
+		return "double"
+	case KindDecimal, KindMoney:
+		return "bytes.decimal"
+	case KindBytes:
+		return "bytes"
+	case KindDate:
+		return "int.date"
+	case KindTimestamp, KindTimestampTZ:
+		return "long.timestamp-micros"
+	case KindTime:
+		return "long.time-micros"
+	case KindArray:
+		return "array"
+	}
+	return "string"
+}
+
 // toAvro converts a Go value of column c (see Kind) into goavro's native
 // form and names the union member that carries it. It refuses values that
 // would not decode to an equal value.
 func (c Column) toAvro(v any) (member string, native any, err error) {
-	members := c.avroMembers()
-	first := memberName(members[0])
+	first := c.firstMember()
 	wrong := func() (string, any, error) {
 		return "", nil, fmt.Errorf("%s column %q: unsupported Go value %T", c.Kind, c.Name, v)
 	}

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
@@ -64,6 +65,11 @@ type Codec struct {
 	Table *Table
 	key   *goavro.Codec
 	value *goavro.Codec
+	// direct: the schemas are the ones generated from Table, so the
+	// direct binary writer (binary.go) encodes them.
+	direct   bool
+	keyCols  []Column
+	sizeHint atomic.Int64 // bytes of the last envelope, plus slack
 }
 
 var codecOpts = &goavro.CodecOption{EnableDecimalBinarySpecCompliantEncoding: true}
@@ -83,11 +89,23 @@ func NewCodecFromSchemas(t *Table, keySchema, valueSchema string) (*Codec, error
 	if err != nil {
 		return nil, fmt.Errorf("table %s: value schema: %w", t.ID(), err)
 	}
-	return &Codec{Table: t, key: k, value: v}, nil
+	direct := keySchema == t.KeySchema() && valueSchema == t.ValueSchema()
+	return &Codec{Table: t, key: k, value: v, direct: direct, keyCols: t.KeyColumns()}, nil
 }
 
+// Direct reports whether the codec encodes and decodes with syncline's
+// own binary writer and reader (its schemas are the ones generated from its
+// Table) rather than goavro's generic maps.
+func (c *Codec) Direct() bool { return c.direct }
+
 // EncodeKey encodes the key columns of row.
-func (c *Codec) EncodeKey(row Row) ([]byte, error) {
+func (c *Codec) EncodeKey(row Row) ([]byte, error) { return c.AppendKey(nil, row) }
+
+// AppendKey appends the encoding of row's key columns to b.
+func (c *Codec) AppendKey(b []byte, row Row) ([]byte, error) {
+	if c.direct {
+		return c.appendKey(b, row)
+	}
 	m := make(map[string]any, len(row))
 	for _, col := range c.Table.KeyColumns() {
 		v := row[col.Field]
@@ -103,7 +121,7 @@ func (c *Codec) EncodeKey(row Row) ([]byte, error) {
 		}
 		m[col.Field] = n
 	}
-	b, err := c.key.BinaryFromNative(nil, m)
+	b, err := c.key.BinaryFromNative(b, m)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: encode key: %w", c.Table.ID(), err)
 	}
@@ -112,6 +130,9 @@ func (c *Codec) EncodeKey(row Row) ([]byte, error) {
 
 // DecodeKey decodes a key.
 func (c *Codec) DecodeKey(b []byte) (Row, error) {
+	if c.direct {
+		return c.readKey(b)
+	}
 	n, rest, err := c.key.NativeFromBinary(b)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: decode key: %w", c.Table.ID(), err)
@@ -177,7 +198,23 @@ func nullable(name string, v any, zero bool) any {
 }
 
 // EncodeValue encodes the envelope of ch.
-func (c *Codec) EncodeValue(ch *Change) ([]byte, error) {
+func (c *Codec) EncodeValue(ch *Change) ([]byte, error) { return c.AppendValue(nil, ch) }
+
+// AppendValue appends the encoding of ch's envelope to b.
+func (c *Codec) AppendValue(b []byte, ch *Change) ([]byte, error) {
+	if c.direct {
+		// Room for a record like the last one, so the buffer is
+		// allocated once.
+		if hint := int(c.sizeHint.Load()); cap(b)-len(b) < hint {
+			b = slices.Grow(b, hint)
+		}
+		start := len(b)
+		b, err := c.appendEnvelope(b, ch)
+		if err == nil {
+			c.sizeHint.Store(int64(len(b)-start) + 64)
+		}
+		return b, err
+	}
 	before, err := c.valueNative(ch.Before)
 	if err != nil {
 		return nil, err
@@ -200,7 +237,7 @@ func (c *Codec) EncodeValue(ch *Change) ([]byte, error) {
 		"changed":     strArray(ch.Changed),
 		"unavailable": strArray(ch.Unavailable),
 	}
-	b, err := c.value.BinaryFromNative(nil, m)
+	b, err = c.value.BinaryFromNative(b, m)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: encode envelope: %w", c.Table.ID(), err)
 	}
@@ -209,6 +246,9 @@ func (c *Codec) EncodeValue(ch *Change) ([]byte, error) {
 
 // DecodeValue decodes an envelope. The Key of the result is left nil.
 func (c *Codec) DecodeValue(b []byte) (*Change, error) {
+	if c.direct {
+		return c.readEnvelope(b)
+	}
 	n, rest, err := c.value.NativeFromBinary(b)
 	if err != nil {
 		return nil, fmt.Errorf("table %s: decode envelope: %w", c.Table.ID(), err)

@@ -459,7 +459,22 @@ func checkDecimal(r *big.Rat, precision, scale int) error {
 	return nil
 }
 
-func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+// pow10s caches the powers of ten decimals of common precisions need.
+var pow10s = func() []*big.Int {
+	out := make([]*big.Int, 100)
+	for i := range out {
+		out[i] = new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(i)), nil)
+	}
+	return out
+}()
+
+// pow10 returns 10^n. The result may be shared: callers must not modify it.
+func pow10(n int) *big.Int {
+	if n >= 0 && n < len(pow10s) {
+		return pow10s[n]
+	}
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+}
 
 // parseMoney parses money as Postgres prints it with lc_monetary=C:
 // "$1,234.56", "-$1,234.56".

@@ -50,6 +50,11 @@ func TestEnvelopeRoundTripsThroughTheRegistry(t *testing.T) {
 	if f := schemas.ChangedFields(got.Table, after, got.After); f != nil {
 		t.Errorf("after image differs in %v", f)
 	}
+	kid, _ := schemas.SchemaID(key)
+	vid, _ := schemas.SchemaID(val)
+	if c, err := reader.Codec(ctx, kid, vid); err != nil || !c.Direct() {
+		t.Errorf("the codec rebuilt from the registry's schemas does not use the direct reader (err %v)", err)
+	}
 	if got.Key["id"] != int64(7) {
 		t.Errorf("key: %v", got.Key)
 	}

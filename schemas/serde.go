@@ -92,17 +92,15 @@ func (e *Encoder) Encode(ch *Change) (key, value []byte, err error) {
 				row = ch.Before
 			}
 		}
-		k, err := e.Codec.EncodeKey(row)
-		if err != nil {
+		if key, err = e.Codec.AppendKey(header(e.KeyID), row); err != nil {
 			return nil, nil, err
 		}
-		key = append(header(e.KeyID), k...)
 	}
-	v, err := e.Codec.EncodeValue(ch)
+	value, err = e.Codec.AppendValue(header(e.ValueID), ch)
 	if err != nil {
 		return nil, nil, err
 	}
-	return key, append(header(e.ValueID), v...), nil
+	return key, value, nil
 }
 
 func header(id int) []byte {
