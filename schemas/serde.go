@@ -31,14 +31,22 @@ type Serde struct {
 	reg Registry
 
 	mu       sync.Mutex
-	encoders map[string]*Encoder // topic + "\x00" + value schema
-	decoders map[[2]int]*Codec   // (key id, value id)
-	texts    map[int]string      // schema id -> text
+	encoders map[string]*Encoder // topic + "\x00" + key schema + "\x00" + value schema
+	// byTable caches Encoder by (topic, *Table), so the schemas of a table
+	// are rendered once, not for every record.
+	byTable  map[tableTopic]*Encoder
+	decoders map[[2]int]*Codec // (key id, value id); key id -1: keyless
+	texts    map[int]string    // schema id -> text
+}
+
+type tableTopic struct {
+	topic string
+	t     *Table
 }
 
 // NewSerde returns a Serde over reg.
 func NewSerde(reg Registry) *Serde {
-	return &Serde{reg: reg, encoders: map[string]*Encoder{}, decoders: map[[2]int]*Codec{}, texts: map[int]string{}}
+	return &Serde{reg: reg, encoders: map[string]*Encoder{}, byTable: map[tableTopic]*Encoder{}, decoders: map[[2]int]*Codec{}, texts: map[int]string{}}
 }
 
 // Encoder writes one table's records to one topic.
@@ -50,8 +58,32 @@ type Encoder struct {
 
 // Encoder registers t's schemas for topic (the registry checks
 // compatibility with earlier versions) and returns an encoder. Calls with
-// the same topic and schema return the cached encoder.
+// the same topic and schema return the cached encoder. t must not be
+// modified after the call: its encoder is cached by identity too.
 func (s *Serde) Encoder(ctx context.Context, topic string, t *Table) (*Encoder, error) {
+	tt := tableTopic{topic, t}
+	s.mu.Lock()
+	e := s.byTable[tt]
+	s.mu.Unlock()
+	if e != nil {
+		return e, nil
+	}
+	e, err := s.encoder(ctx, topic, t)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.byTable) >= 4096 {
+		// Callers that build a new Table per record would grow the
+		// cache without bound; the schema-keyed cache still serves them.
+		clear(s.byTable)
+	}
+	s.byTable[tt] = e
+	s.mu.Unlock()
+	return e, nil
+}
+
+func (s *Serde) encoder(ctx context.Context, topic string, t *Table) (*Encoder, error) {
 	ks, vs := t.KeySchema(), t.ValueSchema()
 	ck := topic + "\x00" + ks + "\x00" + vs
 	s.mu.Lock()
@@ -205,6 +237,13 @@ func (s *Serde) Decode(ctx context.Context, key, value []byte) (*Change, error) 
 // valueOnlyCodec serves keyless records: the key schema is derived from the
 // table the envelope describes.
 func (s *Serde) valueOnlyCodec(ctx context.Context, vid int) (*Codec, error) {
+	ck := [2]int{-1, vid}
+	s.mu.Lock()
+	c := s.decoders[ck]
+	s.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
 	vs, err := s.text(ctx, vid)
 	if err != nil {
 		return nil, err
@@ -213,5 +252,11 @@ func (s *Serde) valueOnlyCodec(ctx context.Context, vid int) (*Codec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotSyncline, err)
 	}
-	return NewCodecFromSchemas(t, t.KeySchema(), vs)
+	if c, err = NewCodecFromSchemas(t, t.KeySchema(), vs); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.decoders[ck] = c
+	s.mu.Unlock()
+	return c, nil
 }

@@ -14,6 +14,10 @@
 //	e2e     the all-in-one figure: `syncline run` with the embedded broker
 //	        and the warehouse sink, -rows rows in -txn-rows transactions,
 //	        timed to the rows in the warehouse
+//	backfill -backfill-rows rows (5,000,000) loaded before the slots exist,
+//	        then a backfill signal (-chunk-size rows per chunk): syncline is
+//	        timed from the signal to every row committed to Kafka, and the
+//	        limit is COPY (SELECT ...) TO STDOUT of the same table
 //
 // The first four are capture-only: `syncline broker` runs as its own
 // process, and `syncline run --role capture` points kafka.brokers and
@@ -75,12 +79,14 @@ const (
 	partitions = 4
 )
 
-var allScenarios = []string{"single", "onetxn", "bigtxn", "update", "e2e"}
+var allScenarios = []string{"single", "onetxn", "bigtxn", "update", "e2e", "backfill"}
 
 type options struct {
 	scenarios  []string
 	rows       int
 	bigTxnRows int
+	bfRows     int
+	chunkSize  int
 	txnRows    int
 	batchMax   int
 	loadConns  int
@@ -118,6 +124,8 @@ func main() {
 	flag.StringVar(&scen, "scenarios", envStr("BENCH_SCENARIOS", "all"), "comma-separated scenarios to run, of "+strings.Join(allScenarios, ",")+", or all (env BENCH_SCENARIOS)")
 	flag.IntVar(&o.rows, "rows", envInt("BENCH_ROWS", 1_000_000), "rows of the single, onetxn, update and e2e scenarios (env BENCH_ROWS)")
 	flag.IntVar(&o.bigTxnRows, "big-txn-rows", envInt("BENCH_BIG_TXN_ROWS", 5_000_000), "rows of the bigtxn scenario's one transaction (env BENCH_BIG_TXN_ROWS)")
+	flag.IntVar(&o.bfRows, "backfill-rows", envInt("BENCH_BACKFILL_ROWS", 5_000_000), "rows of the backfill scenario's table (env BENCH_BACKFILL_ROWS)")
+	flag.IntVar(&o.chunkSize, "chunk-size", envInt("BENCH_CHUNK_SIZE", 10_000), "rows per chunk of the backfill scenario (env BENCH_CHUNK_SIZE)")
 	flag.IntVar(&o.txnRows, "txn-rows", envInt("BENCH_TXN_ROWS", 10_000), "rows per source transaction of the e2e load and of the update scenario (env BENCH_TXN_ROWS)")
 	flag.IntVar(&o.batchMax, "batch-max-records", envInt("BENCH_BATCH_MAX_RECORDS", 0), "sources[].batch_max_records for syncline; 0 leaves syncline's default (10000) (env BENCH_BATCH_MAX_RECORDS)")
 	flag.IntVar(&o.loadConns, "load-conns", envInt("BENCH_LOAD_CONNS", 2), "connections loading the single scenario's one-row transactions in parallel (env BENCH_LOAD_CONNS)")
@@ -386,6 +394,10 @@ type scenario struct {
 	load func(ctx context.Context, conn *pgx.Conn, dsn string) error
 	// verify returns a count that must equal rows after load.
 	verify string
+	// backfill: no WAL workload; the limit is COPY (SELECT ...) TO STDOUT
+	// of the table, and syncline is timed from the backfill signal to
+	// every row committed to Kafka.
+	backfill bool
 }
 
 func (e *env) scenario(name string) *scenario {
@@ -435,6 +447,20 @@ func (e *env) scenario(name string) *scenario {
 				return updateCounter(ctx, conn, o.rows, txn)
 			},
 			verify: "SELECT count(*) FROM wide WHERE counter = 1"}
+	case "backfill":
+		return cust(&scenario{name: name, rows: o.bfRows, txns: 0, backfill: true,
+			desc:     fmt.Sprintf("backfill of a %d-row table in %d-row chunks, as a ratio to COPY (SELECT ...) TO STDOUT of it", o.bfRows, o.chunkSize),
+			loadWhat: "rows loaded before the slots exist (not captured); then `backfill` signal",
+			prepare: func(ctx context.Context, conn *pgx.Conn) error {
+				logf("loading %d rows before the slots exist (not captured)", o.bfRows)
+				t0 := time.Now()
+				if err := loadBatched(ctx, conn, "customers", customersCols, customersExprs, o.bfRows, 500_000); err != nil {
+					return err
+				}
+				_, err := conn.Exec(ctx, "VACUUM ANALYZE customers")
+				logf("loaded in %.1fs", time.Since(t0).Seconds())
+				return err
+			}})
 	case "e2e":
 		txn := min(o.txnRows, o.rows)
 		return cust(&scenario{name: name, rows: o.rows, txns: (o.rows + txn - 1) / txn, allInOne: true,
@@ -568,60 +594,13 @@ func (e *env) runScenario(ctx context.Context, sc *scenario) (sr *ScenarioReport
 		return sr, fmt.Errorf("create slot %s: %w", limitSlot, err)
 	}
 
-	// The workload, with nothing reading the slots.
-	var startLSN string
-	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&startLSN); err != nil {
+	if sc.backfill {
+		if err := backfillLimit(ctx, conn, sc, sr); err != nil {
+			return sr, err
+		}
+	} else if err := e.walWorkload(ctx, conn, sc, sr, db, dsn, dir, limitSlot, publication); err != nil {
 		return sr, err
 	}
-	logf("workload: %s (%s)", sc.desc, sc.loadWhat)
-	t0 := time.Now()
-	if err := sc.load(ctx, conn, dsn); err != nil {
-		return sr, err
-	}
-	loadDur := time.Since(t0)
-	// The end of the last commit record: pg_recvlogical stops there.
-	var endLSN string
-	var walBytes int64
-	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::bigint", startLSN).Scan(&endLSN, &walBytes); err != nil {
-		return sr, err
-	}
-	// A non-transactional message (ignored by pgoutput without messages=true)
-	// guarantees WAL beyond endLSN, so pg_recvlogical's --endpos is reached
-	// even if endLSN falls on a page boundary.
-	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(false, 'cdcbench', 'end of load')"); err != nil {
-		return sr, err
-	}
-	var got int64
-	if err := conn.QueryRow(ctx, sc.verify).Scan(&got); err != nil {
-		return sr, err
-	}
-	if got != int64(sc.rows) {
-		return sr, fmt.Errorf("%s = %d after the workload, want %d", sc.verify, got, sc.rows)
-	}
-	sr.Load.What = sc.loadWhat
-	sr.Load.Seconds = loadDur.Seconds()
-	sr.Load.RowsPerSec = float64(sc.rows) / loadDur.Seconds()
-	sr.Load.WALBytes, sr.Load.StartLSN, sr.Load.EndLSN = walBytes, startLSN, endLSN
-	logf("workload: %.2fs (%.0f rows/s), %.1f MiB of WAL (%s .. %s)", loadDur.Seconds(), sr.Load.RowsPerSec, float64(walBytes)/(1<<20), startLSN, endLSN)
-
-	// The physical limit: pg_recvlogical decoding the same WAL.
-	limit, err := runRecvLogical(ctx, e.srv.BinDir(), e.srv.Port(), testenv.PGSuperuser, db, limitSlot, publication, endLSN, filepath.Join(dir, "pg_recvlogical.log"))
-	if err != nil {
-		return sr, err
-	}
-	var limitDone bool
-	if err := conn.QueryRow(ctx, "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1", limitSlot, endLSN).Scan(&limitDone); err != nil {
-		return sr, err
-	}
-	if !limitDone {
-		return sr, fmt.Errorf("pg_recvlogical exited but slot %s has not confirmed %s", limitSlot, endLSN)
-	}
-	sr.Limit.Tool = "pg_recvlogical --plugin pgoutput proto_version=1 -f /dev/null"
-	sr.Limit.Seconds = limit.Seconds()
-	sr.Limit.RowsPerSec = float64(sc.rows) / limit.Seconds()
-	sr.Limit.WALMBPerS = float64(walBytes) / (1 << 20) / limit.Seconds()
-	sr.Limit.LoadAvg = loadAvg()
-	logf("pg_recvlogical: %.2fs (%.0f rows/s)", limit.Seconds(), sr.Limit.RowsPerSec)
 
 	// syncline catches up from its slot.
 	var extraEnv []string
@@ -635,6 +614,18 @@ func (e *env) runScenario(ctx context.Context, sc *scenario) (sr *ScenarioReport
 		return sr, err
 	}
 	defer sl.stop()
+	if sc.backfill {
+		if _, err := sl.waitHTTP(ctx, httpURL+"/readyz", 2*time.Minute); err != nil {
+			return sr, err
+		}
+		sig := fmt.Sprintf(`{"id": "bench", "type": "backfill", "tables": ["public.%s"], "chunk_size": %d}`, sc.table, e.o.chunkSize)
+		if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(true, 'syncline.signal', $1)", sig); err != nil {
+			return sr, fmt.Errorf("backfill signal: %w", err)
+		}
+		// Timed from the signal, not from the process start.
+		sl.started = time.Now()
+		logf("backfill signal sent: %s", sig)
+	}
 	var wh *pgx.Conn
 	if sc.allInOne {
 		if wh, err = pgx.Connect(ctx, e.srv.DSN(db+"_wh")); err != nil {
@@ -663,6 +654,93 @@ func (e *env) runScenario(ctx context.Context, sc *scenario) (sr *ScenarioReport
 		logf("warning: broker did not stop cleanly: %v", err)
 	}
 	return sr, nil
+}
+
+// backfillLimit measures the backfill scenario's limit: the whole table
+// read by COPY (SELECT ...) TO STDOUT, discarded.
+func backfillLimit(ctx context.Context, conn *pgx.Conn, sc *scenario, sr *ScenarioReport) error {
+	var bytes int64
+	if err := conn.QueryRow(ctx, "SELECT pg_total_relation_size($1)", sc.table).Scan(&bytes); err != nil {
+		return err
+	}
+	sr.Load.What, sr.Load.WALBytes = sc.loadWhat, 0
+	copySQL := fmt.Sprintf("COPY (SELECT %s FROM %s ORDER BY id) TO STDOUT", customersCols, sc.table)
+	logf("limit: %s (table %.1f MiB)", copySQL, float64(bytes)/(1<<20))
+	t0 := time.Now()
+	tag, err := conn.PgConn().CopyTo(ctx, io.Discard, copySQL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", copySQL, err)
+	}
+	d := time.Since(t0)
+	if tag.RowsAffected() != int64(sc.rows) {
+		return fmt.Errorf("%s copied %d rows, want %d", copySQL, tag.RowsAffected(), sc.rows)
+	}
+	sr.Limit.Tool = copySQL + " (to io.Discard)"
+	sr.Limit.Seconds = d.Seconds()
+	sr.Limit.RowsPerSec = float64(sc.rows) / d.Seconds()
+	sr.Limit.LoadAvg = loadAvg()
+	logf("COPY: %.2fs (%.0f rows/s)", d.Seconds(), sr.Limit.RowsPerSec)
+	return nil
+}
+
+// walWorkload writes the scenario's workload while nothing reads the
+// slots, and measures the limit: pg_recvlogical decoding the same WAL.
+func (e *env) walWorkload(ctx context.Context, conn *pgx.Conn, sc *scenario, sr *ScenarioReport, db, dsn, dir, limitSlot, publication string) error {
+	var startLSN string
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&startLSN); err != nil {
+		return err
+	}
+	logf("workload: %s (%s)", sc.desc, sc.loadWhat)
+	t0 := time.Now()
+	if err := sc.load(ctx, conn, dsn); err != nil {
+		return err
+	}
+	loadDur := time.Since(t0)
+	// The end of the last commit record: pg_recvlogical stops there.
+	var endLSN string
+	var walBytes int64
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::bigint", startLSN).Scan(&endLSN, &walBytes); err != nil {
+		return err
+	}
+	// A non-transactional message (ignored by pgoutput without messages=true)
+	// guarantees WAL beyond endLSN, so pg_recvlogical's --endpos is reached
+	// even if endLSN falls on a page boundary.
+	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(false, 'cdcbench', 'end of load')"); err != nil {
+		return err
+	}
+	var got int64
+	if err := conn.QueryRow(ctx, sc.verify).Scan(&got); err != nil {
+		return err
+	}
+	if got != int64(sc.rows) {
+		return fmt.Errorf("%s = %d after the workload, want %d", sc.verify, got, sc.rows)
+	}
+	sr.Load.What = sc.loadWhat
+	sr.Load.Seconds = loadDur.Seconds()
+	sr.Load.RowsPerSec = float64(sc.rows) / loadDur.Seconds()
+	sr.Load.WALBytes, sr.Load.StartLSN, sr.Load.EndLSN = walBytes, startLSN, endLSN
+	logf("workload: %.2fs (%.0f rows/s), %.1f MiB of WAL (%s .. %s)", loadDur.Seconds(), sr.Load.RowsPerSec, float64(walBytes)/(1<<20), startLSN, endLSN)
+
+	// The physical limit: pg_recvlogical decoding the same WAL.
+	limit, err := runRecvLogical(ctx, e.srv.BinDir(), e.srv.Port(), testenv.PGSuperuser, db, limitSlot, publication, endLSN, filepath.Join(dir, "pg_recvlogical.log"))
+	if err != nil {
+		return err
+	}
+	var limitDone bool
+	if err := conn.QueryRow(ctx, "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1", limitSlot, endLSN).Scan(&limitDone); err != nil {
+		return err
+	}
+	if !limitDone {
+		return fmt.Errorf("pg_recvlogical exited but slot %s has not confirmed %s", limitSlot, endLSN)
+	}
+	sr.Limit.Tool = "pg_recvlogical --plugin pgoutput proto_version=1 -f /dev/null"
+	sr.Limit.Seconds = limit.Seconds()
+	sr.Limit.RowsPerSec = float64(sc.rows) / limit.Seconds()
+	sr.Limit.WALMBPerS = float64(walBytes) / (1 << 20) / limit.Seconds()
+	sr.Limit.LoadAvg = loadAvg()
+	logf("pg_recvlogical: %.2fs (%.0f rows/s)", limit.Seconds(), sr.Limit.RowsPerSec)
+
+	return nil
 }
 
 // measure polls syncline's metrics until capture (and, for all-in-one, the
@@ -857,6 +935,7 @@ func printReport(w io.Writer, r *Report) {
 	fmt.Fprintln(w, "Both are timed from process start to the last change: pg_recvlogical to /dev/null, syncline to committed in Kafka.")
 	fmt.Fprintln(w, "\"ratio to limit\": syncline rows/s / pg_recvlogical rows/s, syncline timed from its process start or from its first committed event (excludes startup).")
 	fmt.Fprintln(w, "capture-only scenarios run `syncline run --role capture` against a separate `syncline broker`.")
+	fmt.Fprintln(w, "backfill: the limit column is COPY (SELECT ...) TO STDOUT of the table, and syncline is timed from the backfill signal.")
 }
 
 func firstLine(s string) string {
