@@ -270,3 +270,44 @@ func TestDirectReaderMatchesGoavro(t *testing.T) {
 		t.Errorf("only %d records to decode", decoded)
 	}
 }
+
+// parseSmallDecimal, the fast path, accepts only what the slow path
+// accepts, with the same value.
+func TestSmallDecimalFastPathAgreesWithTheSlowPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	chars := "0123456789-.e+ "
+	fast := 0
+	for range 200000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(22) {
+			if rng.IntN(4) == 0 {
+				b.WriteByte(chars[rng.IntN(len(chars))])
+			} else {
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+		}
+		s := b.String()
+		p := 1 + rng.IntN(25)
+		sc := rng.IntN(p + 1)
+		r, ok := parseSmallDecimal(s, p, sc)
+		want, err := parseDecimalSlow(s, p, sc)
+		if !ok {
+			continue
+		}
+		fast++
+		if err != nil {
+			t.Fatalf("%q as decimal(%d,%d): fast path %v, slow path refuses: %v", s, p, sc, r, err)
+		}
+		if r.Cmp(want) != 0 {
+			t.Fatalf("%q as decimal(%d,%d): fast path %v, slow path %v", s, p, sc, r, want)
+		}
+	}
+	for _, s := range []string{"0", "-0", "0.00", "123.45", "-99999999.99", "0.000001", "999999999999999999"} {
+		if _, ok := parseSmallDecimal(s, 18, 6); !ok && s != "999999999999999999" {
+			t.Errorf("%q: fast path declined", s)
+		}
+	}
+	if fast < 1000 {
+		t.Errorf("only %d strings took the fast path", fast)
+	}
+}

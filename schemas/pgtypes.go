@@ -429,6 +429,70 @@ func allDigits(s string) bool {
 // parseDecimal parses a plain decimal number that must fit
 // decimal(precision, scale) exactly.
 func parseDecimal(s string, precision, scale int) (*big.Rat, error) {
+	if r, ok := parseSmallDecimal(s, precision, scale); ok {
+		return r, nil
+	}
+	return parseDecimalSlow(s, precision, scale)
+}
+
+// parseSmallDecimal is parseDecimal's fast path for the common case: a
+// plain [-]digits[.digits] of at most 18 digits that fits the type. It
+// reports false for anything else, which the slow path parses or refuses.
+func parseSmallDecimal(s string, precision, scale int) (*big.Rat, bool) {
+	i, neg := 0, false
+	if i < len(s) && s[i] == '-' {
+		neg, i = true, 1
+	}
+	var n int64
+	digits, frac, dot := 0, 0, false
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 18 {
+				return nil, false
+			}
+			n = n*10 + int64(c-'0')
+			if n != 0 || dot {
+				digits++
+			}
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot && i > 0 && s[i-1] >= '0' && s[i-1] <= '9' && i+1 < len(s):
+			dot = true
+		default:
+			return nil, false
+		}
+	}
+	if (neg && len(s) == 1) || len(s) == 0 || frac > scale || precision < 1 || scale > precision {
+		return nil, false
+	}
+	// Integer digits of the value must fit precision - scale.
+	intDigits := 0
+	for x := n / pow10s64[frac]; x != 0; x /= 10 {
+		intDigits++
+	}
+	if intDigits > precision-scale {
+		return nil, false
+	}
+	if neg {
+		n = -n
+	}
+	return new(big.Rat).SetFrac64(n, pow10s64[frac]), true
+}
+
+// pow10s64 are the powers of ten that fit an int64.
+var pow10s64 = func() [19]int64 {
+	var p [19]int64
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+func parseDecimalSlow(s string, precision, scale int) (*big.Rat, error) {
 	if !isPlainNumber(s) {
 		return nil, fmt.Errorf("bad numeric %q", s)
 	}

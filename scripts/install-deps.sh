@@ -3,8 +3,10 @@
 # Idempotent: when everything is present it only reports and exits 0.
 #
 # Currently: PostgreSQL server binaries (initdb, pg_ctl, postgres,
-# pg_recvlogical) and, when running as root, the "postgres" OS user
-# (initdb/postgres refuse to run as root, so internal/testenv runs them as it).
+# pg_recvlogical), when running as root the "postgres" OS user
+# (initdb/postgres refuse to run as root, so internal/testenv runs them as
+# it), and promtool from Debian's prometheus package (the deploy tests check
+# the alert rules with it).
 #
 # To add a dependency: write a check_<name> function that returns 0 when the
 # dependency is present, and add a line to DEPS below:
@@ -17,6 +19,7 @@ set -euo pipefail
 DEPS=(
   "pgbin|postgresql postgresql-contrib|PostgreSQL server binaries (initdb, pg_ctl, postgres, pg_recvlogical)"
   "pguser||the 'postgres' OS user (needed when tests run as root)"
+  "promtool|prometheus|promtool (Debian's prometheus package), to check deploy/prometheus/alerts.yaml"
 )
 
 PG_REQUIRED=(initdb pg_ctl postgres pg_recvlogical)
@@ -65,6 +68,11 @@ check_pguser() {
   [[ $(id -u) -ne 0 ]] && return 0 # only needed when running as root
   id -u postgres >/dev/null 2>&1 || return 1
   log "ok: OS user postgres exists"
+}
+
+check_promtool() {
+  command -v promtool >/dev/null 2>&1 || return 1
+  log "ok: $(promtool --version 2>&1 | head -1)"
 }
 
 fix_pguser() {

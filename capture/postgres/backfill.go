@@ -243,6 +243,24 @@ func (r *run) scheduleChunks(ctx context.Context) error {
 	return nil
 }
 
+// chunkDue reports whether scheduleChunks would start a chunk now: a
+// running backfill has none in flight and the parallel bound allows one.
+func (r *run) chunkDue() bool {
+	if len(r.chunks) >= r.cfg.MaxBackfills {
+		return false
+	}
+	inFlight := map[string]bool{}
+	for _, c := range r.chunks {
+		inFlight[c.bf.ID] = true
+	}
+	for _, bf := range r.pos.Backfills {
+		if bf.State == BackfillRunning && !inFlight[bf.ID] {
+			return true
+		}
+	}
+	return false
+}
+
 // readChunk writes the low watermark, reads the next chunk and writes the
 // high watermark.
 func (r *run) readChunk(ctx context.Context, bf *Backfill) error {

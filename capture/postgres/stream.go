@@ -73,6 +73,11 @@ func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
 		if r.w.open {
 			deadline = minTime(deadline, r.w.started.Add(r.cfg.BatchMaxWait))
 		}
+		if !r.inTx && r.chunkDue() {
+			// A backfill waits for its next chunk: do not sit in a
+			// receive until the next status or message.
+			deadline = now
+		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		msg, err := r.repl.ReceiveMessage(rctx)
 		cancel()

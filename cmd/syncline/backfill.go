@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +14,7 @@ import (
 
 	"syncline/capture/postgres"
 	"syncline/internal/config"
+	"syncline/internal/pipeline"
 )
 
 func backfillCmd() *cobra.Command {
@@ -157,25 +158,19 @@ bar, rows read, rows per second and the time left.`,
 				_, err := cmd.OutOrStdout().Write(body)
 				return err
 			}
-			var st struct {
-				Components []struct {
-					Name   string          `json:"name"`
-					Ready  bool            `json:"ready"`
-					Detail json.RawMessage `json:"detail"`
-				} `json:"components"`
-			}
-			if err := json.Unmarshal(body, &st); err != nil {
-				return fmt.Errorf("unexpected status response: %w", err)
+			st, err := pipeline.ReadStatus(bytes.NewReader(body))
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
-			for _, c := range st.Components {
+			for i, c := range st.Components {
 				state := "ready"
 				if !c.Ready {
 					state = "NOT READY"
 				}
 				fmt.Fprintf(out, "%-40s %s\n", c.Name, state)
-				var ss postgres.SourceStatus
-				if len(c.Detail) == 0 || json.Unmarshal(c.Detail, &ss) != nil {
+				ss, ok := st.SourceStatus(i)
+				if !ok {
 					continue
 				}
 				for _, bf := range ss.Backfills {

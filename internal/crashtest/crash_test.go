@@ -13,10 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/sr"
-
 	"syncline/internal/testenv"
-	"syncline/schemas"
 )
 
 // The CI variant runs by default; `make crash` passes the full length
@@ -196,31 +193,7 @@ func TestCrash(t *testing.T) {
 	track(startBroker(ctx, t, bin, work, brokerAddr, ports[1], 3))
 
 	cfgPath := filepath.Join(work, "pipeline.yaml")
-	cfg := fmt.Sprintf(`name: crash
-data_dir: %s
-log: {level: info, format: json}
-kafka:
-  brokers: [%q]
-  partitions: 3
-registry: {url: %q}
-http: {listen: "127.0.0.1:%d"}
-transform: {changes: {batch_size: 500}}
-sources:
-  - name: app
-    type: postgres
-    dsn: ${CRASH_APP_DSN}
-    tables: [public.accounts, public.items, public.docs]
-    batch_max_records: 250
-    batch_max_wait: 50ms
-    status_interval: 1s
-sinks:
-  - name: wh
-    type: postgres
-    dsn: ${CRASH_WH_DSN}
-    schema: analytics
-    from: [app.*]
-    batch_timeout: 100ms
-`, filepath.Join(work, "state"), brokerAddr, registryURL, ports[2])
+	cfg := crashConfig("crash", work, brokerAddr, registryURL, fmt.Sprintf("127.0.0.1:%d", ports[2]), 3, "")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -330,49 +303,8 @@ sinks:
 		t.Errorf("graceful stop: %v", err)
 	}
 
-	// Validate the topics.
-	vctx, vcancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer vcancel()
-	src, err := sr.NewClient(sr.URLs(registryURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	serde := schemas.NewSerde(src)
 	want := hist.Keys()
-	total := 0
-	for _, spec := range Tables {
-		for _, topic := range []string{"syncline.raw.app.public." + spec.Name, "syncline.app.public." + spec.Name} {
-			recs, err := ReadTopic(vctx, []string{brokerAddr}, topic)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := CheckTopic(vctx, serde, recs, topic, spec, want, !strings.Contains(topic, ".raw."))
-			if err != nil {
-				t.Fatal(err)
-			}
-			total += rep.Records
-			if rep.OK() {
-				t.Log(rep)
-			} else {
-				t.Error(rep)
-			}
-		}
-	}
-	dlq, err := ReadTopic(vctx, []string{brokerAddr}, "_syncline.dlq")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range dlq {
-		if i < 10 {
-			t.Errorf("DLQ record p%d/o%d: headers %v value %.300s", r.Partition, r.Offset, r.Headers, r.Value)
-		}
-	}
-	if len(dlq) > 0 {
-		t.Errorf("%d records in the DLQ, want none", len(dlq))
-	}
-	if diffs, err := CompareTables(vctx, srcDSN, whDSN, "analytics", 20); err != nil || len(diffs) > 0 {
-		t.Errorf("after the final stop, warehouse differs from the source (err %v):\n%s", err, strings.Join(diffs, "\n"))
-	}
+	total := validateRun(ctx, t, []string{brokerAddr}, registryURL, srcDSN, whDSN, hist)
 	t.Logf("crash test figures: %v in total; workload %v; %d SIGKILLs, %d syncline starts; %d operations in %d transactions committed to the source (%d keys); %d topic records validated (raw + change topics)",
 		time.Since(began).Round(time.Second), wlTime.Round(time.Second), len(kills), incarnation, hist.Ops(), hist.Txs(), len(want), total)
 }

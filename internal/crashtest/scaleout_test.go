@@ -217,32 +217,7 @@ func TestScaleOut(t *testing.T) {
 	// transform process holds back the last stable offset of the
 	// partitions it wrote to.
 	cfgPath := filepath.Join(work, "pipeline.yaml")
-	cfg := fmt.Sprintf(`name: scale
-data_dir: %s
-log: {level: info, format: json}
-kafka:
-  brokers: [%q]
-  partitions: %d
-  transaction_timeout: %s
-registry: {url: %q}
-http: {listen: "${SCALE_HTTP}"}
-transform: {changes: {batch_size: 500}}
-sources:
-  - name: app
-    type: postgres
-    dsn: ${SCALE_APP_DSN}
-    tables: [public.accounts, public.items, public.docs]
-    batch_max_records: 250
-    batch_max_wait: 50ms
-    status_interval: 1s
-sinks:
-  - name: wh
-    type: postgres
-    dsn: ${SCALE_WH_DSN}
-    schema: analytics
-    from: [app.*]
-    batch_timeout: 100ms
-`, filepath.Join(work, "state"), brokerAddr, p.partitions, p.txnTimeout, registryURL)
+	cfg := crashConfig("scale", work, brokerAddr, registryURL, "${SCALE_HTTP}", p.partitions, p.txnTimeout)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +226,7 @@ sinks:
 		t.Helper()
 		sp.starts++
 		log := filepath.Join(work, fmt.Sprintf("%s-%02d.log", sp.id, sp.starts))
-		env := []string{"SCALE_APP_DSN=" + srcDSN, "SCALE_WH_DSN=" + whDSN, fmt.Sprintf("SCALE_HTTP=127.0.0.1:%d", sp.port)}
+		env := []string{"CRASH_APP_DSN=" + srcDSN, "CRASH_WH_DSN=" + whDSN, fmt.Sprintf("SCALE_HTTP=127.0.0.1:%d", sp.port)}
 		pr, err := Start(fmt.Sprintf("syncline run --role %s --instance-id %s #%d", sp.role, sp.id, sp.starts), bin, work, log, env,
 			"run", "--config", cfgPath, "--role", sp.role, "--instance-id", sp.id)
 		if err != nil {
@@ -642,21 +617,7 @@ sinks:
 			}
 		}
 	}
-	dlq, err := ReadTopic(vctx, brokers, "_syncline.dlq")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range dlq {
-		if i < 10 {
-			t.Errorf("DLQ record p%d/o%d: headers %v value %.300s", r.Partition, r.Offset, r.Headers, r.Value)
-		}
-	}
-	if len(dlq) > 0 {
-		t.Errorf("%d records in the DLQ, want none", len(dlq))
-	}
-	if diffs, err := CompareTables(vctx, srcDSN, whDSN, "analytics", 20); err != nil || len(diffs) > 0 {
-		t.Errorf("after the final stop, warehouse differs from the source (err %v):\n%s", err, strings.Join(diffs, "\n"))
-	}
+	checkDLQAndWarehouse(vctx, t, brokers, srcDSN, whDSN)
 
 	fmtCounts := func(m map[string]int) string {
 		ks := make([]string, 0, len(m))

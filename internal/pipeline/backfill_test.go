@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"syncline/capture/postgres"
+	"syncline/internal/pipeline"
 	"syncline/internal/testenv"
 )
 
@@ -30,22 +30,11 @@ func (h *harness) backfills() []postgres.Backfill {
 		h.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st struct {
-		Components []struct {
-			Detail json.RawMessage `json:"detail"`
-		} `json:"components"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	st, err := pipeline.ReadStatus(resp.Body)
+	if err != nil {
 		h.t.Fatal(err)
 	}
-	var out []postgres.Backfill
-	for _, c := range st.Components {
-		var ss postgres.SourceStatus
-		if len(c.Detail) > 0 && json.Unmarshal(c.Detail, &ss) == nil {
-			out = append(out, ss.Backfills...)
-		}
-	}
-	return out
+	return st.Backfills()
 }
 
 func (h *harness) waitBackfillDone(id string) postgres.Backfill {

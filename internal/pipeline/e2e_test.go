@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -34,6 +35,8 @@ type harness struct {
 	whDSN   string
 	dataDir string
 	cfgText string
+
+	logs lockedBuffer // everything the pipeline logged
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -112,7 +115,7 @@ func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan pipeline.Addrs, 1)
 	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{h.t}, &h.logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	go func() {
 		done <- pipeline.Run(ctx, cfg, pipeline.Options{Logger: log, Registry: prometheus.NewRegistry(), Started: func(a pipeline.Addrs) { started <- a }})
 	}()
@@ -149,6 +152,24 @@ func (h *harness) stop() {
 	case <-time.After(60 * time.Second):
 		h.t.Fatal("pipeline did not stop within 60s of cancellation")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type testWriter struct{ t *testing.T }
@@ -423,6 +444,8 @@ func TestPipelineKeepsWarehouseEqualToSourceAcrossRestarts(t *testing.T) {
 			`syncline_end_to_end_latency_seconds_count{sink="wh"}`,
 			`syncline_noop_updates_dropped_total`,
 			`syncline_duplicates_dropped_total`,
+			`syncline_consumer_lag_records{stage="changes"}`,
+			`syncline_consumer_lag_records{stage="sink.wh"}`,
 		} {
 			if !strings.Contains(m, want) {
 				t.Errorf("/metrics lacks %s", want)

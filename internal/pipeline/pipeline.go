@@ -398,7 +398,46 @@ func connectKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) (br
 		closeBroker()
 		return nil, nil, func() {}, err
 	}
+	if !cfg.Kafka.Embedded() {
+		if err := pingKafka(ctx, kopts, kc); err != nil {
+			return nil, nil, func() {}, err
+		}
+	}
 	return brokers, kopts, closeBroker, nil
+}
+
+// pingKafka checks at startup that the brokers answer with this TLS and
+// SASL configuration, so that a wrong address, certificate or password
+// is one error that names what to check, not retries deep in a stage.
+func pingKafka(ctx context.Context, kopts []kgo.Opt, kc kafka.ClientConfig) error {
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	var last error
+	for attempt, delay := 0, 500*time.Millisecond; attempt < 5; attempt, delay = attempt+1, delay*2 {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		last = cl.Ping(pctx)
+		cancel()
+		if last == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+	how := "plaintext"
+	if kc.TLS.Enabled {
+		how = "TLS"
+	}
+	if kc.SASLMechanism != "" {
+		how += fmt.Sprintf(", SASL %s as user %q", kc.SASLMechanism, kc.SASLUser)
+	}
+	return fmt.Errorf("cannot use the Kafka brokers %s (%s): %w; check kafka.brokers, kafka.tls and kafka.sasl: when the brokers are up, a rejected certificate or a failed SASL authentication (wrong user or password) often shows only as a closed connection",
+		strings.Join(kc.Brokers, ","), how, last)
 }
 
 // sourceDSNs maps each source's name to its DSN: the changes stage

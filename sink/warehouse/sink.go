@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"syncline/internal/dlq"
+	"syncline/internal/kafka"
 	"syncline/internal/metrics"
 	"syncline/schemas"
 )
@@ -38,6 +39,7 @@ type Sink struct {
 	kafkaOpts    []kgo.Opt
 	serde        *schemas.Serde
 	dlq          *dlq.DLQ
+	lag          *kafka.Lag
 	m            *metrics.Metrics
 	log          *slog.Logger
 	pgcfg        *pgx.ConnConfig
@@ -103,6 +105,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, d *dlq.DLQ, m *m
 		log:          log.With("sink", cfg.Name),
 		pgcfg:        pgcfg,
 		stage:        "sink." + cfg.Name,
+		lag:          kafka.NewLag(),
 		offsetsIdent: quoteIdent(cfg.Schema, offsetsName),
 		byTopic:      map[string]*target{},
 		stored:       map[partKey]int64{},
@@ -296,6 +299,9 @@ func (s *Sink) collect(ctx context.Context) []*kgo.Record {
 			s.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
 		})
 		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		if fs.NumRecords() > 0 {
+			s.m.ConsumerLag.WithLabelValues(s.stage).Set(float64(s.lag.Observe(fs)))
+		}
 		if ctx.Err() != nil {
 			// Shutting down: a batch not yet applied is simply not
 			// applied; its records are read again next time.
@@ -594,6 +600,7 @@ func (s *Sink) readOffsetsFresh(ctx context.Context) (map[partKey]int64, error) 
 // onRevoked forgets partitions given up (revoked or lost). With
 // BlockRebalanceOnPoll it never runs while a batch is in flight.
 func (s *Sink) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.m.ConsumerLag.WithLabelValues(s.stage).Set(float64(s.lag.Forget(revoked)))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for topic, parts := range revoked {

@@ -89,6 +89,7 @@ type Processor struct {
 	log       *slog.Logger
 	store     *state.Store
 	rr        *rereader
+	lag       *kafka.Lag
 	ready     atomic.Bool
 
 	mu       sync.Mutex
@@ -121,7 +122,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 	if err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, log: log.With("stage", Stage), store: st, rr: rr, assigned: map[state.Unit]bool{}}, nil
+	return &Processor{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, log: log.With("stage", Stage), store: st, rr: rr, lag: kafka.NewLag(), assigned: map[state.Unit]bool{}}, nil
 }
 
 // Ready reports whether the stage is consuming.
@@ -205,6 +206,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		if fs.NumRecords() == 0 {
 			continue
 		}
+		p.m.ConsumerLag.WithLabelValues(Stage).Set(float64(p.lag.Observe(fs)))
 		// Catch up every unit of this poll before the transaction opens,
 		// so a long restore cannot outlive the transaction timeout.
 		var rerr error
@@ -343,6 +345,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 func (p *Processor) forget(_ context.Context, _ *kgo.Client, rs map[string][]int32) {
+	p.m.ConsumerLag.WithLabelValues(Stage).Set(float64(p.lag.Forget(rs)))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for t, ps := range rs {
