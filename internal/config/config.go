@@ -31,7 +31,9 @@
 package config
 
 import (
+	"encoding/hex"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -262,6 +264,27 @@ type HTTP struct {
 type Transform struct {
 	// Changes configures the change-event transform.
 	Changes ChangesTransform `yaml:"changes"`
+	// State configures the stateful stages' local stores.
+	State StateStore `yaml:"state"`
+}
+
+// StateStore configures the Badger stores of the stateful stages (a cache
+// of their changelog topics, under data_dir/state).
+type StateStore struct {
+	// EncryptionKey, when set, encrypts the stores at rest (AES, Badger's
+	// encryption): 32, 48 or 64 hex digits (a 128, 192 or 256-bit key).
+	// Take it from a file or the environment (${file:...}, ${VAR}).
+	EncryptionKey Secret `yaml:"encryption_key"`
+}
+
+// Key returns the decoded encryption key, nil when none is set. Validate
+// has checked it.
+func (s StateStore) Key() []byte {
+	if !s.EncryptionKey.IsSet() {
+		return nil
+	}
+	k, _ := hex.DecodeString(strings.TrimSpace(s.EncryptionKey.Value()))
+	return k
 }
 
 // ChangesTransform configures the change-event transform.

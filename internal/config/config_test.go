@@ -62,7 +62,7 @@ func TestLoad(t *testing.T) {
 				TLS:      TLS{Enabled: true, ServerName: "registry.internal"},
 			},
 			HTTP:      HTTP{Listen: "0.0.0.0:8080", Token: "s3cr3t-token"},
-			Transform: Transform{Changes: ChangesTransform{BatchSize: 500}},
+			Transform: Transform{Changes: ChangesTransform{BatchSize: 500}, State: StateStore{EncryptionKey: Secret(strings.Repeat("ab", 32))}},
 			Sources: []Source{
 				{
 					Name:            "app",
@@ -617,6 +617,26 @@ func TestValidate(t *testing.T) {
 		err := c.Validate()
 		if err == nil || err.Error() != "sources[0].batch_max_records: must be at least 1, got 0" {
 			t.Errorf("Validate = %v", err)
+		}
+	})
+
+	t.Run("the state encryption key is hex of an AES key and is never shown", func(t *testing.T) {
+		base := "name: x\nsources: [{name: app, type: postgres, dsn: 'host=h', tables: [t]}]\ntransform:\n  state:\n    encryption_key: "
+		good := strings.Repeat("ab", 32)
+		c, err := Parse([]byte(base+good+"\n"), "p.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := c.Transform.State.Key(); len(k) != 32 || k[0] != 0xab {
+			t.Errorf("key %x", k)
+		}
+		for _, bad := range []string{"abc", strings.Repeat("zz", 16), strings.Repeat("ab", 20)} {
+			_, err := Parse([]byte(base+bad+"\n"), "p.yaml")
+			if err == nil || !strings.Contains(err.Error(), "p.yaml:5: transform.state.encryption_key: want 32, 48 or 64 hex digits") {
+				t.Errorf("key %q: %v", bad, err)
+			} else if strings.Contains(err.Error(), bad) {
+				t.Errorf("the error shows the key: %v", err)
+			}
 		}
 	})
 

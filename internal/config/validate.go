@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -87,6 +88,12 @@ func (c *Config) validate() []error {
 		v.listenAddr("http.listen", c.HTTP.Listen, ` or "" to disable the HTTP server`)
 	}
 	v.atLeast("transform.changes.batch_size", c.Transform.Changes.BatchSize, 1)
+	if k := c.Transform.State.EncryptionKey; k.IsSet() {
+		b, err := hex.DecodeString(strings.TrimSpace(k.Value()))
+		if err != nil || (len(b) != 16 && len(b) != 24 && len(b) != 32) {
+			v.errorf("transform.state.encryption_key", "want 32, 48 or 64 hex digits (an AES-128, -192 or -256 key), e.g. from `openssl rand -hex 32`; got %d characters", len(strings.TrimSpace(k.Value())))
+		}
+	}
 
 	v.sources(c.Sources)
 	v.sinks(c.Sinks)

@@ -272,7 +272,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			TopicPrefix: prefix, Partitions: int32(cfg.Kafka.Partitions), RF: rf, InstanceID: o.InstanceID,
 			StateDir:  filepath.Join(cfg.DataDir, "state", changes.Stage, o.InstanceID),
 			BatchSize: cfg.Transform.Changes.BatchSize, TxnTimeout: cfg.Kafka.TransactionTimeout,
-			Topics: rawTopics(cfg), SourceDSNs: sourceDSNs(cfg),
+			Topics: rawTopics(cfg), SourceDSNs: sourceDSNs(cfg), StateKey: cfg.Transform.State.Key(),
 		}, kopts, serde, m, log)
 		if err != nil {
 			return nil, closers, err

@@ -74,6 +74,8 @@ type Config struct {
 	// TOAST column, the row is re-read from there. A source without a DSN
 	// parks such changes in the DLQ (reason toast_unavailable).
 	SourceDSNs map[string]string
+	// StateKey, when set, encrypts the Badger store at rest.
+	StateKey []byte
 	// RereadTimeout bounds one re-read, connecting included; default
 	// DefaultRereadTimeout.
 	RereadTimeout time.Duration
@@ -118,7 +120,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 	if err != nil {
 		return nil, fmt.Errorf("changes stage: %w", err)
 	}
-	st, err := state.Open(cfg.StateDir, nil)
+	st, err := state.Open(cfg.StateDir, cfg.StateKey)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -78,6 +79,9 @@ func Open(dir string, encryptionKey []byte) (*Store, error) {
 		opts = opts.WithEncryptionKey(encryptionKey).WithIndexCacheSize(16 << 20)
 	}
 	db, err := badger.Open(opts)
+	if errors.Is(err, badger.ErrEncryptionKeyMismatch) || (err != nil && len(encryptionKey) == 0 && strings.Contains(err.Error(), "Encryption key")) {
+		return nil, fmt.Errorf("open state store %s: it was written with another encryption key (or none) than transform.state.encryption_key now gives; the store is a cache of the changelog topic: remove the directory and it is restored from there: %w", dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", dir, err)
 	}

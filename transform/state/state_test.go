@@ -1,8 +1,12 @@
 package state_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +206,54 @@ func TestRestoreWaitsForTransactionsOpenOnTheChangelog(t *testing.T) {
 	}
 	if v, _ := st.Get(items, []byte("i1")); v != nil {
 		t.Errorf("another unit's aborted record was restored: %q", v)
+	}
+}
+
+// With an encryption key the store's files hold no plaintext, and opening
+// it without the key (or with another) is an error that says what to do.
+func TestStoreEncryptedAtRest(t *testing.T) {
+	dir := t.TempDir()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	st, err := state.Open(dir, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := state.Unit{Topic: "raw.a", Partition: 0}
+	secret := []byte("customer-email@example.com sits in the state store")
+	b := state.NewBatch()
+	for i := range 2000 {
+		b.Put(u, []byte(fmt.Sprint(i)), secret)
+	}
+	if err := st.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := os.ReadDir(dir)
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte("customer-email")) {
+			t.Errorf("%s holds the value in plaintext", f.Name())
+		}
+	}
+	for _, other := range [][]byte{nil, []byte("fedcba9876543210fedcba9876543210")} {
+		if s2, err := state.Open(dir, other); err == nil {
+			s2.Close()
+			t.Errorf("opened with key %q", other)
+		} else if !strings.Contains(err.Error(), "remove the directory") {
+			t.Errorf("error does not say what to do: %v", err)
+		}
+	}
+	st, err = state.Open(dir, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if v, _ := st.Get(u, []byte("7")); !bytes.Equal(v, secret) {
+		t.Errorf("read back %q", v)
 	}
 }
