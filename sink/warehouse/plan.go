@@ -123,6 +123,9 @@ func (s *Sink) buildPlan(ctx context.Context, recs []*kgo.Record) (*plan, error)
 	entries := map[*target][]entry{}
 	var order []*target
 	seenTable := map[*target]map[string]bool{}
+	// Decoded changes of one schema share their *Table: its signature is
+	// rendered once per batch, not per record.
+	sigs := map[*schemas.Table]string{}
 	for _, rec := range recs {
 		pk := partKey{rec.Topic, rec.Partition}
 		if n, ok := p.next[pk]; !ok || rec.Offset+1 > n {
@@ -169,7 +172,12 @@ func (s *Sink) buildPlan(ctx context.Context, recs []*kgo.Record) (*plan, error)
 			seenTable[tgt] = map[string]bool{}
 		}
 		entries[tgt] = append(entries[tgt], entry{rec, ch})
-		if sig := tableSignature(ch.Table); ch.Op != schemas.OpTruncate && !seenTable[tgt][sig] {
+		sig, ok := sigs[ch.Table]
+		if !ok {
+			sig = tableSignature(ch.Table)
+			sigs[ch.Table] = sig
+		}
+		if ch.Op != schemas.OpTruncate && !seenTable[tgt][sig] {
 			seenTable[tgt][sig] = true
 			p.tables = append(p.tables, tableUse{tgt, ch.Table})
 		}
