@@ -143,9 +143,18 @@ func (c Column) appendAvro(b []byte, v any) ([]byte, int, error) {
 	case []byte:
 		return appendBytes(b, x), idx, nil
 	case *big.Rat:
-		return appendDecimal(b, x, c.Scale), idx, nil
+		return appendDecimal(b, x, c.decimalScale()), idx, nil
 	}
 	return nil, 0, fmt.Errorf("%s column %q: no Avro encoding for %T", c.Kind, c.Name, n)
+}
+
+// decimalScale is the scale of c's decimal member: money's is fixed by
+// its schema (decimal(19,2)) whatever the column says.
+func (c Column) decimalScale() int {
+	if c.Kind == KindMoney {
+		return moneyScale
+	}
+	return c.Scale
 }
 
 // appendNullable appends v as the ["null", members...] union of c.

@@ -115,6 +115,10 @@ func (c Column) readMember(r *reader, mi int) any {
 				break
 			}
 			if n < 0 { // a block with its size in bytes
+				if n == math.MinInt64 {
+					r.fail("bad array block count %d", n)
+					break
+				}
 				n = -n
 				r.long()
 			}
@@ -180,7 +184,7 @@ func (c Column) readMember(r *reader, mi int) any {
 				n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(p))))
 			}
 		}
-		return new(big.Rat).SetFrac(n, pow10(c.Scale))
+		return new(big.Rat).SetFrac(n, pow10(c.decimalScale()))
 	case KindBytes:
 		p := r.bytes()
 		if r.err != nil {
@@ -261,6 +265,10 @@ func (r *reader) optStrings() []string {
 			break
 		}
 		if n < 0 {
+			if n == math.MinInt64 {
+				r.fail("bad array block count %d", n)
+				break
+			}
 			n = -n
 			r.long()
 		}

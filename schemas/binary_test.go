@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"reflect"
@@ -309,5 +310,34 @@ func TestSmallDecimalFastPathAgreesWithTheSlowPath(t *testing.T) {
 	}
 	if fast < 1000 {
 		t.Errorf("only %d strings took the fast path", fast)
+	}
+}
+
+// Money's Avro type is decimal(19,2) whatever the column's Scale says.
+func TestDirectWriterUsesMoneysSchemaScale(t *testing.T) {
+	cols := []Column{{Name: "id", Kind: KindInt64, Key: true}, {Name: "m", PGType: "money", Kind: KindMoney}}
+	SanitizeFields(cols)
+	codec, err := NewCodec(&Table{System: "postgres", Source: "app", DB: "d", Schema: "public", Name: "m", Columns: cols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := &Change{Op: OpCreate, After: Row{"id": int64(1), "m": big.NewRat(3, 2)}}
+	if !sameEncoding(t, codec, ch) {
+		t.Fatal("not encoded")
+	}
+	b, _ := codec.EncodeValue(ch)
+	got, err := codec.DecodeValue(b)
+	if err != nil || got.After["m"].(*big.Rat).Cmp(big.NewRat(3, 2)) != 0 {
+		t.Errorf("decoded %v, %v", got, err)
+	}
+}
+
+func TestDirectReaderRefusesAMinInt64BlockCount(t *testing.T) {
+	// Branch 1 of ["null", array], then a block count that -n cannot make
+	// positive.
+	r := &reader{b: append([]byte{unionIndex(1)}, appendLong(nil, math.MinInt64)...)}
+	r.optStrings()
+	if r.err == nil {
+		t.Error("a block count of MinInt64 was accepted")
 	}
 }

@@ -75,8 +75,9 @@ func (r *run) stream(ctx context.Context, start pglogrepl.LSN) error {
 		}
 		if !r.inTx && r.chunkDue() {
 			// A backfill waits for its next chunk: do not sit in a
-			// receive until the next status or message.
-			deadline = now
+			// receive until the next status or message (a short wait,
+			// not none, so that the stream is still read).
+			deadline = minTime(deadline, now.Add(5*time.Millisecond))
 		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		msg, err := r.repl.ReceiveMessage(rctx)

@@ -40,9 +40,14 @@ func (l *Lag) Observe(fs kgo.Fetches) int64 {
 		if end <= 0 {
 			end = p.HighWatermark
 		}
-		// A transaction's commit marker follows its last record, so a
-		// consumer that read everything may show a lag of one.
-		l.by[p.Topic][p.Partition] = max(0, end-(p.Records[len(p.Records)-1].Offset+1))
+		last := p.Records[len(p.Records)-1]
+		lag := end - (last.Offset + 1)
+		if last.Attrs.IsTransactional() && lag > 0 {
+			// The commit marker of the last record's transaction follows
+			// it and is no record to read.
+			lag--
+		}
+		l.by[p.Topic][p.Partition] = max(0, lag)
 	})
 	return l.total()
 }

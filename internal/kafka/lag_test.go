@@ -31,4 +31,13 @@ func TestLagCountsRecordsLeftToTheLastStableOffset(t *testing.T) {
 	if got := l.Forget(map[string][]int32{"raw": {0, 1}}); got != 50 {
 		t.Errorf("lag after revoking raw %d, want 50", got)
 	}
+	// A consumer that read a transaction's last record has read all of
+	// it: the commit marker after it is not lag; what follows it is.
+	txn := kgo.NewRecordAttrs(kgo.RecordAttrsOpts{Transactional: true})
+	if got := l.Observe(fetch("txn", kgo.FetchPartition{Partition: 0, LastStableOffset: 12, Records: []*kgo.Record{{Offset: 10, Attrs: txn}}})); got != 50 {
+		t.Errorf("lag %d after the last record before a commit marker, want 50 (other's 50 only)", got)
+	}
+	if got := l.Observe(fetch("txn", kgo.FetchPartition{Partition: 0, LastStableOffset: 30, Records: []*kgo.Record{{Offset: 10, Attrs: txn}}})); got != 50+18 {
+		t.Errorf("lag %d, want 68", got)
+	}
 }

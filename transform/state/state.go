@@ -298,11 +298,12 @@ func (s *Store) Restore(ctx context.Context, opts []kgo.Opt, changelog string, p
 				}
 				continue
 			}
-			// Everything below target is stable, yet nothing more comes:
-			// compaction removed the tail. The stored offset stays at the
-			// last record read, so a later restore re-reads from there
-			// (replay is idempotent).
-			if emptyStable++; emptyStable >= 2 {
+			// Everything below target is stable, yet nothing more comes
+			// for 30 s (the first fetch of a new client may also be slow:
+			// connecting, TLS, SASL): compaction removed the tail. The
+			// stored offset stays at the last record read, so a later
+			// restore re-reads from there (replay is idempotent).
+			if emptyStable++; emptyStable >= 15 {
 				break
 			}
 			continue
