@@ -34,14 +34,20 @@ kafka:
   partitions: %d
 registry: {url: "http://127.0.0.1:%d"}
 http: {listen: "127.0.0.1:%d"}
-sources:
+%s`, filepath.Join(dir, "state"), ports[0], partitions, ports[1], ports[2], sourceBlock(dsn, table, slot, batchMax))
+}
+
+// sourceBlock is the sources: section both configs share: one table,
+// an existing slot, no snapshot.
+func sourceBlock(dsn, table, slot string, batchMax int) string {
+	return fmt.Sprintf(`sources:
   - name: %s
     type: postgres
     dsn: %q
     tables: [public.%s]
     slot: %s
     snapshot: never
-%s`, filepath.Join(dir, "state"), ports[0], partitions, ports[1], ports[2], sourceName, dsn, table, slot, batchLine(batchMax))
+%s`, sourceName, dsn, table, slot, batchLine(batchMax))
 }
 
 // allInOneConfig is the config of `syncline run` with the embedded broker
@@ -57,20 +63,13 @@ kafka:
   embedded: {listen: "127.0.0.1:%d"}
 registry: {listen: "127.0.0.1:%d"}
 http: {listen: "127.0.0.1:%d"}
-sources:
-  - name: %s
-    type: postgres
-    dsn: %q
-    tables: [public.%s]
-    slot: %s
-    snapshot: never
 %ssinks:
   - name: %s
     type: postgres
     dsn: %q
     schema: analytics
     from: [%s.*]
-`, filepath.Join(dir, "state"), partitions, ports[0], ports[1], ports[2], sourceName, dsn, table, slot, batchLine(batchMax), sinkName, whDSN, sourceName)
+`, filepath.Join(dir, "state"), partitions, ports[0], ports[1], ports[2], sourceBlock(dsn, table, slot, batchMax), sinkName, whDSN, sourceName)
 }
 
 func rawTopic(table string) string { return topics.Raw("syncline", sourceName, "public", table) }

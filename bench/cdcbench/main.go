@@ -400,6 +400,21 @@ type scenario struct {
 	backfill bool
 }
 
+// preload is a scenario's prepare step that loads rows into table before
+// the slots exist (so they are not captured), txnRows per transaction.
+func preload(table, cols, exprs string, rows, txnRows int) func(context.Context, *pgx.Conn) error {
+	return func(ctx context.Context, conn *pgx.Conn) error {
+		logf("loading %d %s rows before the slots exist (not captured)", rows, table)
+		t0 := time.Now()
+		if err := loadBatched(ctx, conn, table, cols, exprs, rows, txnRows); err != nil {
+			return err
+		}
+		_, err := conn.Exec(ctx, "VACUUM ANALYZE "+table)
+		logf("loaded in %.1fs", time.Since(t0).Seconds())
+		return err
+	}
+}
+
 func (e *env) scenario(name string) *scenario {
 	o := e.o
 	cust := func(sc *scenario) *scenario {
@@ -433,16 +448,7 @@ func (e *env) scenario(name string) *scenario {
 			table:     "wide",
 			tableDesc: wideDesc, ddl: wideDDL,
 			loadWhat: fmt.Sprintf("UPDATE wide SET counter = counter + 1, %d rows per transaction", txn),
-			prepare: func(ctx context.Context, conn *pgx.Conn) error {
-				logf("loading %d wide rows before the slots exist (not captured)", o.rows)
-				t0 := time.Now()
-				if err := loadBatched(ctx, conn, "wide", wideCols, wideExprs, o.rows, 100_000); err != nil {
-					return err
-				}
-				_, err := conn.Exec(ctx, "VACUUM ANALYZE wide")
-				logf("loaded in %.1fs", time.Since(t0).Seconds())
-				return err
-			},
+			prepare:  preload("wide", wideCols, wideExprs, o.rows, 100_000),
 			load: func(ctx context.Context, conn *pgx.Conn, _ string) error {
 				return updateCounter(ctx, conn, o.rows, txn)
 			},
@@ -451,16 +457,7 @@ func (e *env) scenario(name string) *scenario {
 		return cust(&scenario{name: name, rows: o.bfRows, txns: 0, backfill: true,
 			desc:     fmt.Sprintf("backfill of a %d-row table in %d-row chunks, as a ratio to COPY (SELECT ...) TO STDOUT of it", o.bfRows, o.chunkSize),
 			loadWhat: "rows loaded before the slots exist (not captured); then `backfill` signal",
-			prepare: func(ctx context.Context, conn *pgx.Conn) error {
-				logf("loading %d rows before the slots exist (not captured)", o.bfRows)
-				t0 := time.Now()
-				if err := loadBatched(ctx, conn, "customers", customersCols, customersExprs, o.bfRows, 500_000); err != nil {
-					return err
-				}
-				_, err := conn.Exec(ctx, "VACUUM ANALYZE customers")
-				logf("loaded in %.1fs", time.Since(t0).Seconds())
-				return err
-			}})
+			prepare:  preload("customers", customersCols, customersExprs, o.bfRows, 500_000)})
 	case "e2e":
 		txn := min(o.txnRows, o.rows)
 		return cust(&scenario{name: name, rows: o.rows, txns: (o.rows + txn - 1) / txn, allInOne: true,

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"syncline/capture/postgres"
@@ -56,10 +57,10 @@ sinks:
 
 // validateRun checks what every crash test promises once the pipeline
 // has stopped: on every raw and change topic, read read_committed, each
-// key has exactly the committed sequence of hist; the DLQ is empty; the
-// warehouse equals the source. It returns the number of topic records
-// validated.
-func validateRun(ctx context.Context, t *testing.T, brokers []string, registryURL, srcDSN, whDSN string, hist *History) int {
+// key has exactly the committed sequence of hist (each, when set, sees
+// every topic's records too); the DLQ is empty; the warehouse equals the
+// source. It returns the number of topic records validated.
+func validateRun(ctx context.Context, t *testing.T, brokers []string, registryURL, srcDSN, whDSN string, hist *History, each func(topic string, isChange bool, recs []*kgo.Record)) int {
 	t.Helper()
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -86,6 +87,9 @@ func validateRun(ctx context.Context, t *testing.T, brokers []string, registryUR
 				t.Log(rep)
 			} else {
 				t.Error(rep)
+			}
+			if each != nil {
+				each(topic, isChange, recs)
 			}
 		}
 	}
@@ -138,23 +142,17 @@ func backfillState(httpURL string) ([]postgres.Backfill, error) {
 // and change topics exactly once (r0), nothing is in the DLQ, and the
 // warehouse equals the source.
 func TestSnapshotBackfillSurvivesSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts Postgres, a broker and syncline processes")
-	}
 	rows, maxKills := envInt("BACKFILL_ROWS", 15000), envInt("BACKFILL_KILLS", 6)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	work, bin, srcDSN, whDSN := setUp(ctx, t, os.Getenv("BACKFILL_WORKDIR"))
-	ports, err := FreePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	brokerAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	registryURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	httpURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
-	startBroker(ctx, t, bin, work, brokerAddr, ports[1], 3)
+	ep := freeEndpoints(t, 1)
+	brokerAddr, registryURL := ep.broker, ep.registryURL
+	httpListen := fmt.Sprintf("127.0.0.1:%d", ep.ports[0])
+	httpURL := "http://" + httpListen
+	startBroker(ctx, t, bin, work, brokerAddr, ep.registryPort, 3)
 	cfgPath := filepath.Join(work, "pipeline.yaml")
-	if err := os.WriteFile(cfgPath, []byte(crashConfig("crash", work, brokerAddr, registryURL, fmt.Sprintf("127.0.0.1:%d", ports[2]), 3, "")), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(crashConfig("crash", work, brokerAddr, registryURL, httpListen, 3, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hist := NewHistory()
@@ -251,6 +249,6 @@ func TestSnapshotBackfillSurvivesSIGKILL(t *testing.T) {
 	if err := cur.Stop(60 * time.Second); err != nil {
 		t.Errorf("graceful stop: %v", err)
 	}
-	total := validateRun(ctx, t, []string{brokerAddr}, registryURL, srcDSN, whDSN, hist)
+	total := validateRun(ctx, t, []string{brokerAddr}, registryURL, srcDSN, whDSN, hist, nil)
 	t.Logf("snapshot of %d rows with %d SIGKILLs in it: %d topic records validated", 3*rows, kills, total)
 }

@@ -111,6 +111,25 @@ func startBroker(ctx context.Context, t *testing.T, bin, work, addr string, regi
 	return broker
 }
 
+// endpoints are a crash test's local addresses: the broker, its schema
+// registry, and n more free ports (the HTTP listeners of syncline
+// processes).
+type endpoints struct {
+	broker, registryURL string
+	registryPort        int
+	ports               []int
+}
+
+func freeEndpoints(t *testing.T, n int) endpoints {
+	t.Helper()
+	ports, err := FreePorts(2 + n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return endpoints{broker: fmt.Sprintf("127.0.0.1:%d", ports[0]), registryURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]),
+		registryPort: ports[1], ports: ports[2:]}
+}
+
 // setUp builds bin/syncline into the work directory (workDir, or a
 // temporary one) while a throwaway Postgres starts with the source
 // database (the workload's schema) and an empty warehouse database.
@@ -155,13 +174,10 @@ func TestCrash(t *testing.T) {
 	defer cancel()
 	work, bin, srcDSN, whDSN := setUp(ctx, t, p.workDir)
 
-	ports, err := FreePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	brokerAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	registryURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	httpURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	ep := freeEndpoints(t, 1)
+	brokerAddr, registryURL := ep.broker, ep.registryURL
+	httpListen := fmt.Sprintf("127.0.0.1:%d", ep.ports[0])
+	httpURL := "http://" + httpListen
 
 	var logsMu sync.Mutex
 	var logs []*Proc // every process started, for the failure report
@@ -190,10 +206,10 @@ func TestCrash(t *testing.T) {
 		t.Logf("all logs are in %s", work)
 	})
 
-	track(startBroker(ctx, t, bin, work, brokerAddr, ports[1], 3))
+	track(startBroker(ctx, t, bin, work, brokerAddr, ep.registryPort, 3))
 
 	cfgPath := filepath.Join(work, "pipeline.yaml")
-	cfg := crashConfig("crash", work, brokerAddr, registryURL, fmt.Sprintf("127.0.0.1:%d", ports[2]), 3, "")
+	cfg := crashConfig("crash", work, brokerAddr, registryURL, httpListen, 3, "")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +320,7 @@ func TestCrash(t *testing.T) {
 	}
 
 	want := hist.Keys()
-	total := validateRun(ctx, t, []string{brokerAddr}, registryURL, srcDSN, whDSN, hist)
+	total := validateRun(ctx, t, []string{brokerAddr}, registryURL, srcDSN, whDSN, hist, nil)
 	t.Logf("crash test figures: %v in total; workload %v; %d SIGKILLs, %d syncline starts; %d operations in %d transactions committed to the source (%d keys); %d topic records validated (raw + change topics)",
 		time.Since(began).Round(time.Second), wlTime.Round(time.Second), len(kills), incarnation, hist.Ops(), hist.Txs(), len(want), total)
 }
