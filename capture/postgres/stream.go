@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -219,7 +220,10 @@ func (r *run) produceMessage(ctx context.Context, m *pglogrepl.LogicalDecodingMe
 		hdr = append(hdr, kgo.RecordHeader{Key: "syncline.txid", Value: []byte(fmt.Sprint(xid))})
 	}
 	r.pending[[2]string{"message:" + m.Prefix, "m"}]++
-	return r.w.produce(ctx, &kgo.Record{Topic: topics.Messages(r.cfg.TopicPrefix, r.cfg.Name), Key: []byte(m.Prefix), Value: m.Content, Headers: hdr})
+	// m.Content points into the connection's receive buffer, which the
+	// next receive reuses while the record may still wait to be sent.
+	value := bytes.Clone(m.Content)
+	return r.w.produce(ctx, &kgo.Record{Topic: topics.Messages(r.cfg.TopicPrefix, r.cfg.Name), Key: []byte(m.Prefix), Value: value, Headers: hdr})
 }
 
 // slotLost reports whether err says the slot can no longer be read
