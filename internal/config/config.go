@@ -160,6 +160,14 @@ type Kafka struct {
 	// default).
 	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
 
+	// SessionTimeout is the consumer-group session timeout of the changes
+	// stage and the sinks: how long a process that died without leaving
+	// (kill -9, a lost node) keeps its partitions before the group gives
+	// them to the others. Restarted processes with an instance id take
+	// theirs back at once regardless. Default 45s; 6s..30m (the brokers'
+	// group.min/max.session.timeout.ms must allow it).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+
 	// EmbeddedBroker configures the embedded broker, used when Brokers is
 	// empty.
 	EmbeddedBroker EmbeddedBroker `yaml:"embedded"`
@@ -530,6 +538,7 @@ const (
 	defaultPartitions         = 4
 	defaultReplicationFactor  = -1
 	defaultTransactionTimeout = 60 * time.Second
+	defaultSessionTimeout     = 45 * time.Second
 	defaultEmbeddedListen     = "127.0.0.1:9092"
 	defaultRegistryListen     = "127.0.0.1:8081"
 	defaultHTTPListen         = "127.0.0.1:8080"
@@ -555,6 +564,7 @@ func Default() *Config {
 			Partitions:         defaultPartitions,
 			ReplicationFactor:  defaultReplicationFactor,
 			TransactionTimeout: defaultTransactionTimeout,
+			SessionTimeout:     defaultSessionTimeout,
 			EmbeddedBroker:     EmbeddedBroker{Listen: defaultEmbeddedListen},
 		},
 		Registry: Registry{Listen: defaultRegistryListen},

@@ -46,6 +46,7 @@ func TestLoad(t *testing.T) {
 				Partitions:         12,
 				ReplicationFactor:  3,
 				TransactionTimeout: 90 * time.Second,
+				SessionTimeout:     20 * time.Second,
 				EmbeddedBroker:     EmbeddedBroker{Listen: "127.0.0.1:19092", SyncWrites: true},
 				TLS: TLS{
 					Enabled:    true,
@@ -447,6 +448,11 @@ func TestParseErrors(t *testing.T) {
 			name: "out-of-range partitions give the range",
 			doc:  "name: x\nkafka: {partitions: 0}\n" + src,
 			want: []string{`pipeline.yaml:2: kafka.partitions: must be between 1 and 10000, got 0`},
+		},
+		{
+			name: "a session timeout outside the brokers' bounds gives the range",
+			doc:  "name: x\nkafka: {session_timeout: 2s}\n" + src,
+			want: []string{`pipeline.yaml:2: kafka.session_timeout: must be between 6s and 30m (the brokers' default group session bounds), got 2s`},
 		},
 		{
 			name: "an invalid pipeline name suggests a valid one",

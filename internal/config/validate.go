@@ -119,6 +119,9 @@ func (v *validator) kafka(k *Kafka) {
 		v.errorf("kafka.replication_factor", "must be -1 (the broker's default) or between 1 and 32767, got %d", k.ReplicationFactor)
 	}
 	v.positive("kafka.transaction_timeout", k.TransactionTimeout)
+	if k.SessionTimeout < 6*time.Second || k.SessionTimeout > 30*time.Minute {
+		v.errorf("kafka.session_timeout", "must be between 6s and 30m (the brokers' default group session bounds), got %v", k.SessionTimeout)
+	}
 	if k.Embedded() {
 		if k.EmbeddedBroker.Listen == "" {
 			v.errorf("kafka.embedded.listen", "required when kafka.brokers is empty (the embedded broker needs an address); use 127.0.0.1:0 for a random port, or list external brokers in kafka.brokers")

@@ -22,11 +22,12 @@ import (
 // crashConfig is the pipeline of the crash tests: the three workload
 // tables from one source (${CRASH_APP_DSN}) into the warehouse
 // (${CRASH_WH_DSN}), through the broker at brokerAddr, with small batches
-// so that kills land inside them. txnTimeout "" keeps the default.
-func crashConfig(name, work, brokerAddr, registryURL, httpListen string, partitions int, txnTimeout string) string {
+// so that kills land inside them. kafkaKeys are more "key: value" lines
+// of the kafka block.
+func crashConfig(name, work, brokerAddr, registryURL, httpListen string, partitions int, kafkaKeys ...string) string {
 	txn := ""
-	if txnTimeout != "" {
-		txn = "\n  transaction_timeout: " + txnTimeout
+	for _, kv := range kafkaKeys {
+		txn += "\n  " + kv
 	}
 	return fmt.Sprintf(`name: %s
 data_dir: %s
@@ -152,7 +153,7 @@ func TestSnapshotBackfillSurvivesSIGKILL(t *testing.T) {
 	httpURL := "http://" + httpListen
 	startBroker(ctx, t, bin, work, brokerAddr, ep.registryPort, 3)
 	cfgPath := filepath.Join(work, "pipeline.yaml")
-	if err := os.WriteFile(cfgPath, []byte(crashConfig("crash", work, brokerAddr, registryURL, httpListen, 3, "")), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(crashConfig("crash", work, brokerAddr, registryURL, httpListen, 3)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hist := NewHistory()

@@ -209,7 +209,7 @@ func TestCrash(t *testing.T) {
 	track(startBroker(ctx, t, bin, work, brokerAddr, ep.registryPort, 3))
 
 	cfgPath := filepath.Join(work, "pipeline.yaml")
-	cfg := crashConfig("crash", work, brokerAddr, registryURL, httpListen, 3, "")
+	cfg := crashConfig("crash", work, brokerAddr, registryURL, httpListen, 3)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -262,6 +263,8 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 	var closers []func()
 	prefix := cfg.Kafka.TopicPrefix
 	rf := int16(cfg.Kafka.ReplicationFactor)
+	// The consumer-group stages' clients: kopts plus the session timeout.
+	gopts := append(slices.Clip(kopts), kgo.SessionTimeout(cfg.Kafka.SessionTimeout))
 	if o.Role == RoleAll || o.Role == RoleCapture {
 		for _, s := range cfg.Sources {
 			comps = append(comps, named{"source " + s.Name, postgres.New(sourceConfig(cfg, s), kopts, serde, m, log)})
@@ -273,7 +276,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			StateDir:  filepath.Join(cfg.DataDir, "state", changes.Stage, o.InstanceID),
 			BatchSize: cfg.Transform.Changes.BatchSize, TxnTimeout: cfg.Kafka.TransactionTimeout,
 			Topics: rawTopics(cfg), SourceDSNs: sourceDSNs(cfg), StateKey: cfg.Transform.State.Key(),
-		}, kopts, serde, m, log)
+		}, gopts, serde, m, log)
 		if err != nil {
 			return nil, closers, err
 		}
@@ -298,7 +301,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 				wc.Tables = append(wc.Tables, warehouse.TableRef{Source: st.Source, Schema: st.Table.Schema, Table: st.Table.Name})
 				wc.Topics = append(wc.Topics, topics.Change(prefix, st.Source, st.Table.Schema, st.Table.Name))
 			}
-			sk, err := warehouse.New(wc, kopts, serde, dlq.New(topics.DLQ(prefix), prod, m), m, log)
+			sk, err := warehouse.New(wc, gopts, serde, dlq.New(topics.DLQ(prefix), prod, m), m, log)
 			if err != nil {
 				return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
 			}

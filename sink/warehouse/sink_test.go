@@ -716,3 +716,60 @@ func TestATargetWhoseKeyDoesNotMatchStopsTheSink(t *testing.T) {
 		t.Errorf("Run = %v, want an error naming analytics.people and the ON CONFLICT mismatch", err)
 	}
 }
+
+// Sink processes that start together against an empty warehouse create
+// its schema and tables at the same moment; each must succeed (the DDL is
+// serialized), not fail on the catalog with "type ... already exists".
+func TestSinkProcessesCreatingTheSameTablesAtOnce(t *testing.T) {
+	e := newEnv(t)
+	var tables []*schemas.Table
+	for i := range 4 {
+		tables = append(tables, newTable(fmt.Sprintf("t%d", i),
+			schemas.Column{Name: "id", PGType: "integer", Kind: schemas.KindInt32, Key: true},
+			schemas.Column{Name: "v", PGType: "text", Kind: schemas.KindString}))
+	}
+	cfg := e.config("wh", tables...)
+	const procs = 8
+	for round := range 5 {
+		cfg.Schema = fmt.Sprintf("race%d", round)
+		sinks := make([]*Sink, procs)
+		for i := range sinks {
+			s, err := New(cfg, e.kafkaOpts(), e.serde, e.dlq, e.m, testLogger(t))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			sinks[i] = s
+			t.Cleanup(s.closeConn)
+		}
+		start := make(chan struct{})
+		errs := make(chan error, procs)
+		for _, s := range sinks {
+			go func() {
+				<-start
+				if err := s.connect(e.ctx); err != nil {
+					errs <- fmt.Errorf("connect: %w", err)
+					return
+				}
+				for i, tgt := range s.targets {
+					if err := s.ensureTable(e.ctx, s.conn, tgt, tables[i]); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		close(start)
+		for range procs {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		for _, tbl := range tables {
+			got := e.query("SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2", cfg.Schema, tbl.Name)
+			if got[0] != "5" { // id, v and the three bookkeeping columns
+				t.Errorf("round %d: %s.%s has %s columns, want 5", round, cfg.Schema, tbl.Name, got[0])
+			}
+		}
+	}
+}

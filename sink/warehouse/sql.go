@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -74,7 +75,10 @@ func kindType(c schemas.Column) string {
 
 // ensureOffsetsTable creates <schema>._syncline_offsets.
 func (s *Sink) ensureOffsetsTable(ctx context.Context, conn *pgx.Conn) error {
-	sql := "CREATE SCHEMA IF NOT EXISTS " + quoteIdent(s.cfg.Schema) + ";\n" +
+	// The statements run as one implicit transaction, so the lock is held
+	// until both are done.
+	sql := s.ddlLockSQL() + ";\n" +
+		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(s.cfg.Schema) + ";\n" +
 		"CREATE TABLE IF NOT EXISTS " + s.offsetsIdent + ` (
 	sink text NOT NULL,
 	topic text NOT NULL,
@@ -89,6 +93,17 @@ func (s *Sink) ensureOffsetsTable(ctx context.Context, conn *pgx.Conn) error {
 		return ddlError(fmt.Errorf("create %s: %w", s.offsetsIdent, err))
 	}
 	return nil
+}
+
+// ddlLockSQL takes a transaction-scoped advisory lock that serializes
+// syncline's DDL on the warehouse schema across sink processes. Without it,
+// two processes creating the same table at once can both pass IF NOT EXISTS
+// and one fails on the catalog ("type ... already exists"); under the lock
+// the second sees the first's committed table and its IF NOT EXISTS holds.
+func (s *Sink) ddlLockSQL() string {
+	h := fnv.New64a()
+	h.Write([]byte("syncline.warehouse.ddl\x00" + s.cfg.Schema))
+	return fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", int64(h.Sum64()))
 }
 
 // ddlError classifies a DDL failure: concurrent CREATE ... IF NOT EXISTS in
@@ -199,6 +214,9 @@ func (s *Sink) ensureTable(ctx context.Context, conn *pgx.Conn, tgt *target, t *
 	}
 	if len(stmts) > 0 || len(record) > 0 {
 		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, s.ddlLockSQL()); err != nil {
+				return fmt.Errorf("lock the warehouse schema for DDL: %w", err)
+			}
 			for _, st := range stmts {
 				if _, err := tx.Exec(ctx, st); err != nil {
 					return fmt.Errorf("%s: %w", firstLine(st), err)
