@@ -5,8 +5,8 @@
 # Currently: PostgreSQL server binaries (initdb, pg_ctl, postgres,
 # pg_recvlogical), when running as root the "postgres" OS user
 # (initdb/postgres refuse to run as root, so internal/testenv runs them as
-# it), and promtool from Debian's prometheus package (the deploy tests check
-# the alert rules with it).
+# it), promtool from Debian's prometheus package (the deploy tests check
+# the alert rules with it), and Chromium (the console's browser tests).
 #
 # To add a dependency: write a check_<name> function that returns 0 when the
 # dependency is present, and add a line to DEPS below:
@@ -20,6 +20,7 @@ DEPS=(
   "pgbin|postgresql postgresql-contrib|PostgreSQL server binaries (initdb, pg_ctl, postgres, pg_recvlogical)"
   "pguser||the 'postgres' OS user (needed when tests run as root)"
   "promtool|prometheus|promtool (Debian's prometheus package), to check deploy/prometheus/alerts.yaml"
+  "chromium|chromium|Chromium, for the web console's headless-browser tests"
 )
 
 PG_REQUIRED=(initdb pg_ctl postgres pg_recvlogical)
@@ -73,6 +74,18 @@ check_pguser() {
 check_promtool() {
   command -v promtool >/dev/null 2>&1 || return 1
   log "ok: $(promtool --version 2>&1 | head -1)"
+}
+
+check_chromium() {
+  local b
+  for b in "${CHROMIUM:-}" chromium chromium-browser google-chrome; do
+    [[ -n "$b" ]] || continue
+    if command -v "$b" >/dev/null 2>&1; then
+      log "ok: $("$b" --version 2>/dev/null | head -1 || echo "$b")"
+      return 0
+    fi
+  done
+  return 1
 }
 
 fix_pguser() {

@@ -5,14 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"syncline/capture/postgres"
+	"syncline/internal/admin"
 	"syncline/internal/config"
 	"syncline/internal/pipeline"
 )
@@ -47,15 +51,6 @@ one with --id, or all). 'syncline status' shows progress.`,
 			if err != nil {
 				return err
 			}
-			var src *config.Source
-			for i := range cfg.Sources {
-				if cfg.Sources[i].Name == args[0] {
-					src = &cfg.Sources[i]
-				}
-			}
-			if src == nil {
-				return fmt.Errorf("no source %q in %s", args[0], path)
-			}
 			sg := postgres.Signal{ID: id, Type: "backfill", Tables: args[1:], Where: where, ChunkSize: chunk}
 			n := 0
 			for _, f := range []struct {
@@ -70,26 +65,13 @@ one with --id, or all). 'syncline status' shows progress.`,
 			if n > 1 {
 				return fmt.Errorf("use one of --pause, --resume and --cancel")
 			}
-			if sg.Type == "backfill" {
-				for _, t := range sg.Tables {
-					tn, err := config.ParseTableName(t)
-					if err != nil || !contains(src.QualifiedTables(), tn) {
-						return fmt.Errorf("source %s does not capture table %q (its tables: %s)", src.Name, t, strings.Join(src.Tables, ", "))
-					}
-				}
-			}
-			for i, t := range sg.Tables {
-				if tn, err := config.ParseTableName(t); err == nil {
-					sg.Tables[i] = tn.Schema + "." + tn.Name
-				}
-			}
 			ctx, stop := signalContext()
 			defer stop()
-			sent, err := postgres.SendSignal(ctx, src.DSN.Value(), sg)
+			sent, err := pipeline.SendSignal(ctx, cfg, args[0], sg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s signal %s written to source %s; follow it with: syncline status --config %s\n", sg.Type, sent.ID, src.Name, path)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s signal %s written to source %s; follow it with: syncline status --config %s\n", sg.Type, sent.ID, args[0], path)
 			return nil
 		},
 	}
@@ -103,15 +85,6 @@ one with --id, or all). 'syncline status' shows progress.`,
 	return c
 }
 
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func statusCmd() *cobra.Command {
 	var path, addr string
 	var asJSON bool
@@ -119,40 +92,22 @@ func statusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show the components of a running pipeline and the progress of backfills",
 		Long: `Ask a running syncline process (its http.listen address, or --addr) for the
-state of its components: which are ready, and each backfill with a progress
-bar, rows read, rows per second and the time left.`,
+state of its components: which are ready, each backfill with a progress
+bar, rows read, rows per second and the time left, and over the last few
+seconds each source's events per second and slot lag, each stage's
+consumer lag, and each sink's writes per second, errors, success rate and
+p95 end-to-end latency.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			ac, err := newAPIClient(path, addr)
 			if err != nil {
 				return err
-			}
-			if addr == "" {
-				addr = cfg.HTTP.Listen
-			}
-			if addr == "" {
-				return fmt.Errorf("http.listen is disabled in %s; pass --addr of a running process", path)
-			}
-			if !strings.Contains(addr, "://") {
-				addr = "http://" + addr
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(addr, "/")+"/api/v1/status", nil)
+			body, err := ac.do(ctx, http.MethodGet, "/api/v1/status", nil)
 			if err != nil {
 				return err
-			}
-			if tok := cfg.HTTP.Token.Value(); tok != "" {
-				req.Header.Set("Authorization", "Bearer "+tok)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("is syncline running? %w", err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 			}
 			if asJSON {
 				_, err := cmd.OutOrStdout().Write(body)
@@ -167,6 +122,9 @@ bar, rows read, rows per second and the time left.`,
 				state := "ready"
 				if !c.Ready {
 					state = "NOT READY"
+					if c.NotReady != "" {
+						state += " (" + c.NotReady + ")"
+					}
 				}
 				fmt.Fprintf(out, "%-40s %s\n", c.Name, state)
 				ss, ok := st.SourceStatus(i)
@@ -176,6 +134,9 @@ bar, rows read, rows per second and the time left.`,
 				for _, bf := range ss.Backfills {
 					fmt.Fprintf(out, "  backfill %s\n    %s\n", bf.ID, backfillLine(bf, time.Now()))
 				}
+			}
+			if st.Stats != nil {
+				printStats(out, st.Stats)
 			}
 			return nil
 		},
@@ -216,4 +177,53 @@ func backfillLine(bf postgres.Backfill, now time.Time) string {
 		line += " error: " + bf.Error
 	}
 	return line
+}
+
+// printStats renders the newest sampling interval of /api/v1/status.
+func printStats(out io.Writer, p *admin.Point) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if len(p.Sources) > 0 {
+		fmt.Fprintln(out, "\nsources")
+		fmt.Fprintln(tw, "\tsource\tevents/s\tevents\tslot lag\t")
+		for _, k := range slices.Sorted(maps.Keys(p.Sources)) {
+			s := p.Sources[k]
+			fmt.Fprintf(tw, "\t%s\t%.1f\t%.0f\t%s\t\n", k, s.EventsPerSec, s.Events, humanBytes(s.LagBytes))
+		}
+		tw.Flush()
+	}
+	if len(p.Stages) > 0 {
+		fmt.Fprintln(out, "\nstages")
+		fmt.Fprintln(tw, "\tstage\tlag (records)\t")
+		for _, k := range slices.Sorted(maps.Keys(p.Stages)) {
+			fmt.Fprintf(tw, "\t%s\t%.0f\t\n", k, p.Stages[k].LagRecords)
+		}
+		tw.Flush()
+	}
+	if len(p.Sinks) > 0 {
+		fmt.Fprintln(out, "\nsinks")
+		fmt.Fprintln(tw, "\tsink\twrites/s\twrites\terrors\tsuccess\tp95 latency\t")
+		for _, k := range slices.Sorted(maps.Keys(p.Sinks)) {
+			s := p.Sinks[k]
+			lat := "-"
+			if s.LatencyP95 >= 0 {
+				lat = fmt.Sprintf("%.3fs", s.LatencyP95)
+			}
+			fmt.Fprintf(tw, "\t%s\t%.1f\t%.0f\t%.0f\t%.2f%%\t%s\t\n", k, s.WritesPerSec, s.Writes, s.Errors, 100*s.SuccessRate, lat)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(out, "\nDLQ: %.0f records parked since the process started\n", p.DLQTotal)
+}
+
+func humanBytes(v float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f B", v)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
 }

@@ -31,8 +31,10 @@ func main() {
 	err := rootCmd().Execute()
 	stopProfile()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "syncline:", err)
-		os.Exit(1)
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "syncline:", msg)
+		}
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -68,7 +70,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), brokerCmd(), validateCmd(), resnapshotCmd(), backfillCmd(), statusCmd())
+	root.AddCommand(runCmd(), brokerCmd(), validateCmd(), resnapshotCmd(), backfillCmd(), statusCmd(), dlqCmd(), auditCmd(), diffCmd())
 	return root
 }
 

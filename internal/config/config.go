@@ -263,10 +263,27 @@ type HTTP struct {
 	// Listen is the address to listen on. Default "127.0.0.1:8080"; ""
 	// disables the server.
 	Listen string `yaml:"listen"`
-	// Token, when set, is required as a bearer token on every request.
-	// Default "" (no authentication).
+	// Token, when set, is required as a bearer token on the admin API
+	// (/api/v1, which the console uses). /metrics, /healthz and /readyz
+	// stay open for scrapers and probes. Default "" (no authentication;
+	// a warning is logged when Listen is not a loopback address).
 	Token Secret `yaml:"token"`
+	// TLS serves HTTPS instead of HTTP when a certificate is set.
+	TLS ServerTLS `yaml:"tls"`
 }
+
+// ServerTLS is the certificate of a server syncline runs.
+type ServerTLS struct {
+	// CertFile and KeyFile are PEM files; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, requires clients to present a certificate
+	// signed by one of its CAs (mutual TLS).
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t ServerTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Transform configures the built-in transforms.
 type Transform struct {
@@ -308,10 +325,13 @@ type SourceType string
 // Source types.
 const (
 	SourcePostgres SourceType = "postgres"
+	// SourceHubSpot polls HubSpot CRM objects (capture/saas); its settings
+	// are in the source's hubspot block.
+	SourceHubSpot SourceType = "hubspot"
 )
 
 // SourceTypes lists the supported source types.
-var SourceTypes = []SourceType{SourcePostgres}
+var SourceTypes = []SourceType{SourcePostgres, SourceHubSpot}
 
 // SnapshotMode says whether existing rows are copied before streaming.
 type SnapshotMode string
@@ -382,6 +402,49 @@ type Source struct {
 	// Columns outside the table's replica identity need REPLICA IDENTITY
 	// FULL.
 	Keys []TableKey `yaml:"keys"`
+	// HubSpot configures a source of type hubspot (required for it, not
+	// allowed for others). Its objects are the source's tables, as
+	// hubspot.<object type>.
+	HubSpot HubSpotSource `yaml:"hubspot"`
+}
+
+// HubSpotSource is the hubspot block of a source of type hubspot.
+type HubSpotSource struct {
+	// Token is a private app access token. Required.
+	Token Secret `yaml:"token"`
+	// BaseURL default https://api.hubapi.com.
+	BaseURL string `yaml:"base_url"`
+	// Objects are the CRM object types to poll. Required.
+	Objects []HubSpotObject `yaml:"objects"`
+	// PollInterval default 1m; Lookback default 5m (the search index lags
+	// behind writes); Settle default 10s (the window's end behind now).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	Lookback     time.Duration `yaml:"lookback"`
+	Settle       time.Duration `yaml:"settle"`
+	// RequestsPerSecond default 4 (HubSpot's search limit is 5/s).
+	RequestsPerSecond int `yaml:"requests_per_second"`
+}
+
+// HubSpotObject is one CRM object type of a hubspot source.
+type HubSpotObject struct {
+	// Type is the object type (contacts, companies, deals, tickets, or a
+	// custom object's type id). Required, unique.
+	Type string `yaml:"type"`
+	// Properties are the HubSpot properties kept as columns (the whole
+	// object is kept as JSON in _raw too), each "name" or "name:type" with
+	// type string (default), int64, float64, bool, timestamp or json.
+	Properties []string `yaml:"properties"`
+}
+
+// IsSet reports whether the hubspot block is present.
+func (h HubSpotSource) IsSet() bool {
+	return h.Token.IsSet() || h.BaseURL != "" || len(h.Objects) > 0 || h.PollInterval != 0 || h.Lookback != 0 || h.Settle != 0 || h.RequestsPerSecond != 0
+}
+
+// Property splits a properties entry into its name and type.
+func (o HubSpotObject) Property(i int) (name, typ string) {
+	name, typ, _ = strings.Cut(o.Properties[i], ":")
+	return name, typ
 }
 
 // TableKey names the key columns of one captured table.
@@ -396,6 +459,13 @@ type TableKey struct {
 // order. Entries that do not parse are left out; [Config.Validate] reports
 // them.
 func (s Source) QualifiedTables() []TableName {
+	if s.Type == SourceHubSpot {
+		var out []TableName
+		for _, o := range s.HubSpot.Objects {
+			out = append(out, TableName{Schema: "hubspot", Name: o.Type})
+		}
+		return out
+	}
 	out := make([]TableName, 0, len(s.Tables))
 	for _, t := range s.Tables {
 		if tn, err := ParseTableName(t); err == nil {
@@ -469,6 +539,37 @@ type Sink struct {
 	DeleteMode DeleteMode `yaml:"delete_mode"`
 	// Truncate is "apply" (default) or "ignore".
 	Truncate TruncateMode `yaml:"truncate"`
+	// Audit configures the sink's audit log.
+	Audit SinkAudit `yaml:"audit"`
+	// Reconcile schedules comparisons of the sink's tables with their
+	// sources inside `syncline run` (see `syncline diff`).
+	Reconcile SinkReconcile `yaml:"reconcile"`
+}
+
+// SinkReconcile configures a sink's scheduled reconciliation: every
+// Interval, the sink role compares each of the sink's tables with its
+// source, sets syncline_drift_rows{sink,table} and, with Repair, re-delivers
+// the rows that differ.
+type SinkReconcile struct {
+	// Interval between runs. Default 0: off.
+	Interval time.Duration `yaml:"interval"`
+	// Repair re-delivers missing and different rows and deletes extra
+	// ones through the sink (as `syncline diff --repair`). Default false.
+	Repair bool `yaml:"repair"`
+	// Settle is how long differing rows get to catch up before they are
+	// checked again and counted. Default 5s.
+	Settle time.Duration `yaml:"settle"`
+}
+
+// SinkAudit configures a sink's audit log: every row the sink writes is
+// recorded, in the same transaction, in <schema>._syncline_audit with the
+// change that caused it.
+type SinkAudit struct {
+	// Enabled records the audit log. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Retention is how long audit rows are kept; older ones are pruned in
+	// the background. Default 720h (30 days); 0 keeps them forever.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // SchemaName returns Schema as a bare identifier, without quotes (for
@@ -550,6 +651,8 @@ const (
 	defaultSinkSchema         = "public"
 	defaultSinkBatchSize      = 1000
 	defaultSinkBatchTimeout   = 500 * time.Millisecond
+	defaultSinkAuditRetention = 720 * time.Hour
+	defaultReconcileSettle    = 5 * time.Second
 	slotPrefix                = "syncline_"
 )
 
@@ -598,5 +701,7 @@ func (s *Sink) setDefaults() {
 		BatchTimeout: defaultSinkBatchTimeout,
 		DeleteMode:   DeleteHard,
 		Truncate:     TruncateApply,
+		Audit:        SinkAudit{Enabled: true, Retention: defaultSinkAuditRetention},
+		Reconcile:    SinkReconcile{Settle: defaultReconcileSettle},
 	}
 }

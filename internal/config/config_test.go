@@ -62,7 +62,8 @@ func TestLoad(t *testing.T) {
 				Password: "registry-pa$word",
 				TLS:      TLS{Enabled: true, ServerName: "registry.internal"},
 			},
-			HTTP:      HTTP{Listen: "0.0.0.0:8080", Token: "s3cr3t-token"},
+			HTTP: HTTP{Listen: "0.0.0.0:8080", Token: "s3cr3t-token", TLS: ServerTLS{
+				CertFile: mustAbs(t, "testdata/certs/server.pem"), KeyFile: mustAbs(t, "testdata/certs/server-key.pem"), ClientCAFile: mustAbs(t, "testdata/certs/ca.pem")}},
 			Transform: Transform{Changes: ChangesTransform{BatchSize: 500}, State: StateStore{EncryptionKey: Secret(strings.Repeat("ab", 32))}},
 			Sources: []Source{
 				{
@@ -98,6 +99,17 @@ func TestLoad(t *testing.T) {
 					HeartbeatInterval: 10 * time.Second,
 					MaxBackfills:      2,
 				},
+				{
+					Name: "crm", Type: SourceHubSpot,
+					Slot: "syncline_crm", Publication: "syncline_crm", Snapshot: SnapshotInitial,
+					StatusInterval: 10 * time.Second, BatchMaxRecords: 10000, BatchMaxWait: 100 * time.Millisecond,
+					HeartbeatInterval: 10 * time.Second, MaxBackfills: 2,
+					HubSpot: HubSpotSource{
+						Token: "pat-na1-example", BaseURL: "https://api.hubapi.com",
+						Objects:      []HubSpotObject{{Type: "contacts", Properties: []string{"email", "firstname", "hs_lead_score:float64"}}},
+						PollInterval: 30 * time.Second, Lookback: 10 * time.Minute, Settle: 15 * time.Second, RequestsPerSecond: 3,
+					},
+				},
 			},
 			Sinks: []Sink{{
 				Name:         "warehouse",
@@ -109,6 +121,8 @@ func TestLoad(t *testing.T) {
 				BatchTimeout: time.Second,
 				DeleteMode:   DeleteSoft,
 				Truncate:     TruncateIgnore,
+				Audit:        SinkAudit{Enabled: true, Retention: 168 * time.Hour},
+				Reconcile:    SinkReconcile{Interval: time.Hour, Repair: true, Settle: 10 * time.Second},
 			}},
 		}
 		want.meta = got.meta
@@ -201,6 +215,8 @@ sinks:
 		Schema: "public", From: []string{"app.*"},
 		BatchSize: 1000, BatchTimeout: 500 * time.Millisecond,
 		DeleteMode: DeleteHard, Truncate: TruncateApply,
+		Audit:     SinkAudit{Enabled: true, Retention: 720 * time.Hour},
+		Reconcile: SinkReconcile{Settle: 5 * time.Second},
 	}}
 	want.meta = got.meta
 	if !reflect.DeepEqual(got, want) {
@@ -433,6 +449,16 @@ func TestParseErrors(t *testing.T) {
 			name: "a bad delete mode lists the allowed values",
 			doc:  "name: x\n" + src + "sinks:\n  - {name: wh, type: postgres, dsn: host=h, from: [app.*], delete_mode: archive}\n",
 			want: []string{`sinks[0].delete_mode: invalid value "archive"; use one of hard, soft`},
+		},
+		{
+			name: "a negative audit retention is refused",
+			doc:  "name: x\n" + src + "sinks:\n  - {name: wh, type: postgres, dsn: host=h, from: [app.*], audit: {retention: -1h}}\n",
+			want: []string{`sinks[0].audit.retention: must be 0 (keep audit rows forever) or a positive duration`},
+		},
+		{
+			name: "a negative reconcile interval is refused",
+			doc:  "name: x\n" + src + "sinks:\n  - {name: wh, type: postgres, dsn: host=h, from: [app.*], reconcile: {interval: -1h}}\n",
+			want: []string{`sinks[0].reconcile.interval: must not be negative`},
 		},
 		{
 			name: "a bad sasl mechanism lists the supported ones",

@@ -465,6 +465,9 @@ func (c *Config) normalize(dir string) {
 		*p = joined
 	}
 	resolve(&c.DataDir)
+	resolve(&c.HTTP.TLS.CertFile)
+	resolve(&c.HTTP.TLS.KeyFile)
+	resolve(&c.HTTP.TLS.ClientCAFile)
 	for _, t := range []*TLS{&c.Kafka.TLS, &c.Registry.TLS} {
 		resolve(&t.CAFile)
 		resolve(&t.CertFile)

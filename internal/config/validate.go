@@ -84,6 +84,23 @@ func (c *Config) validate() []error {
 
 	v.kafka(&c.Kafka)
 	v.registry(&c.Registry, c.Kafka.Embedded())
+	if t := c.HTTP.TLS; t.Enabled() || t.ClientCAFile != "" {
+		if (t.CertFile == "") != (t.KeyFile == "") || t.CertFile == "" {
+			missing := "http.tls.key_file"
+			if t.CertFile == "" {
+				missing = "http.tls.cert_file"
+			}
+			v.errorf(missing, "required: HTTPS needs both cert_file and key_file")
+		}
+		for _, f := range []struct{ key, file string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"client_ca_file", t.ClientCAFile}} {
+			if f.file == "" {
+				continue
+			}
+			if _, err := os.Stat(f.file); err != nil {
+				v.errorf("http.tls."+f.key, "%v (relative paths are resolved against the configuration file's directory)", err)
+			}
+		}
+	}
 	if c.HTTP.Listen != "" {
 		v.listenAddr("http.listen", c.HTTP.Listen, ` or "" to disable the HTTP server`)
 	}
@@ -253,6 +270,13 @@ func (v *validator) sources(sources []Source) {
 		case !slices.Contains(SourceTypes, s.Type):
 			v.errorf(p+".type", "unsupported source type %q; supported source types: %s", s.Type, listOf(SourceTypes))
 		}
+		if s.Type == SourceHubSpot {
+			v.hubspot(p, s)
+			continue
+		}
+		if s.HubSpot.IsSet() {
+			v.errorf(p+".hubspot", "only allowed for sources of type hubspot")
+		}
 		v.dsn(p+".dsn", s.DSN)
 
 		if len(s.Tables) == 0 {
@@ -414,6 +438,15 @@ func (v *validator) sinks(sinks []Sink) {
 		v.positive(p+".batch_timeout", s.BatchTimeout)
 		enum(v, p+".delete_mode", s.DeleteMode, []DeleteMode{DeleteHard, DeleteSoft})
 		enum(v, p+".truncate", s.Truncate, []TruncateMode{TruncateApply, TruncateIgnore})
+		if s.Reconcile.Interval < 0 {
+			v.errorf(p+".reconcile.interval", "must not be negative, got %s; use 0 (or leave it out) to turn scheduled reconciliation off", s.Reconcile.Interval)
+		}
+		if s.Reconcile.Settle < 0 {
+			v.errorf(p+".reconcile.settle", "must not be negative, got %s", s.Reconcile.Settle)
+		}
+		if s.Audit.Retention < 0 {
+			v.errorf(p+".audit.retention", "must be 0 (keep audit rows forever) or a positive duration such as \"720h\", got %s", s.Audit.Retention)
+		}
 	}
 }
 

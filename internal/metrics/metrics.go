@@ -18,6 +18,7 @@ type Metrics struct {
 	ConsumerLag        *prometheus.GaugeVec   // stage
 	ToastRereads       *prometheus.CounterVec // source, result
 	BackfillRows       *prometheus.CounterVec // table
+	DriftRows          *prometheus.GaugeVec   // sink, table
 }
 
 // New creates the metrics and registers them on reg (a fresh
@@ -58,8 +59,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		BackfillRows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncline_backfill_rows_total", Help: "Rows written by backfills (op=r), by table (schema.table).",
 		}, []string{"table"}),
+		DriftRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "syncline_drift_rows", Help: "Rows that differ between a source table and a sink's table (missing + extra + different) at the last scheduled reconciliation, after its settle pass.",
+		}, []string{"sink", "table"}),
 	}
-	reg.MustRegister(m.BackfillRows)
+	reg.MustRegister(m.BackfillRows, m.DriftRows)
 	reg.MustRegister(m.SourceEvents, m.SourceLagBytes, m.EndToEndLatency, m.SinkWrites, m.SinkErrors,
 		m.DLQRecords, m.DuplicatesDropped, m.NoopUpdatesDropped, m.ConsumerLag, m.ToastRereads)
 	return m

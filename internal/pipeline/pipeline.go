@@ -6,8 +6,7 @@ package pipeline
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,24 +16,25 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"golang.org/x/sync/errgroup"
 
 	"syncline/capture/postgres"
+	"syncline/capture/saas"
+	"syncline/internal/admin"
 	"syncline/internal/config"
 	"syncline/internal/dlq"
 	"syncline/internal/embedded"
 	"syncline/internal/kafka"
 	"syncline/internal/metrics"
+	"syncline/internal/reconcile"
 	"syncline/internal/topics"
 	"syncline/schemas"
 	"syncline/sink/warehouse"
@@ -151,25 +151,16 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		log.Info("embedded schema registry started", "url", regURL)
 	}
 	addrs.Registry = regURL
-	srOpts := []sr.ClientOpt{sr.URLs(regURL)}
-	if cfg.Registry.Username != "" {
-		srOpts = append(srOpts, sr.BasicAuth(cfg.Registry.Username, cfg.Registry.Password.Value()))
-	}
-	if tc, err := tlsOf(cfg.Registry.TLS).Build(); err != nil {
-		return fmt.Errorf("registry tls: %w", err)
-	} else if tc != nil {
-		srOpts = append(srOpts, sr.DialTLSConfig(tc))
-	}
-	src, err := sr.NewClient(srOpts...)
+	src, err := registryClient(cfg, regURL)
 	if err != nil {
-		return fmt.Errorf("schema registry client: %w", err)
+		return err
 	}
 	serde := schemas.NewSerde(src)
 
 	if err := ensureTopics(ctx, cfg, kopts); err != nil {
 		return err
 	}
-	comps, closers, err := build(cfg, o, kopts, serde, m, log)
+	comps, closers, err := build(cfg, o, kopts, serde, src, m, log)
 	defer func() {
 		for _, c := range closers {
 			c()
@@ -185,10 +176,27 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		if err != nil {
 			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 		}
-		addrs.HTTP = "http://" + ln.Addr().String()
-		srv := &http.Server{Handler: handler(reg, comps, cfg.HTTP.Token.Value()), ReadHeaderTimeout: 10 * time.Second}
+		scheme := "http"
+		var tlsCfg *tls.Config
+		if cfg.HTTP.TLS.Enabled() {
+			scheme = "https"
+			if tlsCfg, err = httpTLS(cfg.HTTP.TLS); err != nil {
+				ln.Close()
+				return err
+			}
+		}
+		addrs.HTTP = scheme + "://" + ln.Addr().String()
+		sampler := admin.NewSampler(reg, statsInterval, statsKeep)
+		g.Go(func() error { sampler.Run(gctx); return nil })
+		srv := &http.Server{Handler: admin.Handler(adminOptions(cfg, o, comps, reg, sampler, kopts, log)), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
 		g.Go(func() error {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if tlsCfg != nil {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http server: %w", err)
 			}
 			return nil
@@ -199,7 +207,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 			defer cancel()
 			return srv.Shutdown(sctx)
 		})
-		log.Info("serving /metrics, /healthz, /readyz", "addr", addrs.HTTP)
+		log.Info("serving /metrics, /healthz, /readyz, the admin API (/api/v1) and the console (/console/)", "addr", addrs.HTTP)
+		if cfg.HTTP.Token.Value() == "" && !isLoopback(ln.Addr()) {
+			log.Warn("the admin API is reachable from the network without a token: set http.token", "listen", cfg.HTTP.Listen)
+		}
 	}
 	for _, c := range comps {
 		g.Go(func() error {
@@ -240,11 +251,15 @@ func ensureTopics(ctx context.Context, cfg *config.Config, kopts []kgo.Opt) erro
 	specs := []kafka.TopicSpec{
 		{Name: topics.Offsets(prefix), Partitions: 1, RF: rf, Compact: true},
 		{Name: topics.DLQ(prefix), Partitions: 1, RF: rf},
+		{Name: topics.DLQReplays(prefix), Partitions: 1, RF: rf, Compact: true},
 		{Name: topics.State(prefix, changes.Stage), Partitions: parts, RF: rf, Compact: true},
 	}
 	for _, raw := range rawTopics(cfg) {
 		specs = append(specs, kafka.TopicSpec{Name: raw, Partitions: parts, RF: rf},
 			kafka.TopicSpec{Name: topics.ChangeFromRaw(prefix, raw), Partitions: parts, RF: rf})
+	}
+	for _, s := range cfg.Sinks {
+		specs = append(specs, kafka.TopicSpec{Name: reconcile.RepairTopic(prefix, s.Name), Partitions: parts, RF: rf})
 	}
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -254,11 +269,66 @@ func ensureTopics(ctx context.Context, cfg *config.Config, kopts []kgo.Opt) erro
 	return nil
 }
 
+// registryClient is a client of the schema registry at url with cfg's
+// credentials and TLS settings.
+func registryClient(cfg *config.Config, url string) (*sr.Client, error) {
+	srOpts := []sr.ClientOpt{sr.URLs(url)}
+	if cfg.Registry.Username != "" {
+		srOpts = append(srOpts, sr.BasicAuth(cfg.Registry.Username, cfg.Registry.Password.Value()))
+	}
+	if tc, err := tlsOf(cfg.Registry.TLS).Build(); err != nil {
+		return nil, fmt.Errorf("registry tls: %w", err)
+	} else if tc != nil {
+		srOpts = append(srOpts, sr.DialTLSConfig(tc))
+	}
+	src, err := sr.NewClient(srOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry client: %w", err)
+	}
+	return src, nil
+}
+
+// kafkaClientConfig is the client configuration for brokers: cfg's TLS
+// and SASL settings, none for the embedded broker.
+func kafkaClientConfig(cfg *config.Config, brokers []string) kafka.ClientConfig {
+	kc := kafka.ClientConfig{Brokers: brokers}
+	if !cfg.Kafka.Embedded() {
+		kc.TLS = tlsOf(cfg.Kafka.TLS)
+		kc.SASLMechanism, kc.SASLUser, kc.SASLPassword = string(cfg.Kafka.SASL.Mechanism), cfg.Kafka.SASL.Username, cfg.Kafka.SASL.Password.Value()
+	}
+	return kc
+}
+
+// OperatorClients are the Kafka client options and the schema registry
+// client an operator command (syncline diff --repair) uses to reach the
+// pipeline described by cfg: kafka.brokers and registry.url, or, with the
+// embedded default, the running process's embedded broker and registry
+// (kafka.embedded.listen, registry.listen).
+func OperatorClients(cfg *config.Config) ([]kgo.Opt, *sr.Client, error) {
+	brokers := cfg.Kafka.Brokers
+	if cfg.Kafka.Embedded() {
+		brokers = []string{cfg.Kafka.EmbeddedBroker.Listen}
+	}
+	kopts, err := kafkaClientConfig(cfg, brokers).Opts()
+	if err != nil {
+		return nil, nil, err
+	}
+	url := cfg.Registry.URL
+	if url == "" {
+		url = "http://" + cfg.Registry.Listen
+	}
+	src, err := registryClient(cfg, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kopts, src, nil
+}
+
 func tlsOf(t config.TLS) kafka.TLSConfig {
 	return kafka.TLSConfig{Enabled: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName}
 }
 
-func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) ([]named, []func(), error) {
+func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde, reg reconcile.SchemaRegistry, m *metrics.Metrics, log *slog.Logger) ([]named, []func(), error) {
 	var comps []named
 	var closers []func()
 	prefix := cfg.Kafka.TopicPrefix
@@ -267,6 +337,14 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 	gopts := append(slices.Clip(kopts), kgo.SessionTimeout(cfg.Kafka.SessionTimeout))
 	if o.Role == RoleAll || o.Role == RoleCapture {
 		for _, s := range cfg.Sources {
+			if s.Type == config.SourceHubSpot {
+				src, err := saas.New(hubspotConfig(cfg, s), kopts, serde, m, log)
+				if err != nil {
+					return nil, closers, err
+				}
+				comps = append(comps, named{"source " + s.Name, src})
+				continue
+			}
 			comps = append(comps, named{"source " + s.Name, postgres.New(sourceConfig(cfg, s), kopts, serde, m, log)})
 		}
 	}
@@ -296,6 +374,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 				Name: s.Name, DSN: s.DSN.Value(), Schema: s.SchemaName(), BatchSize: s.BatchSize, BatchTimeout: s.BatchTimeout,
 				SoftDelete: s.DeleteMode == config.DeleteSoft, IgnoreTruncate: s.Truncate == config.TruncateIgnore,
 				InstanceID: o.InstanceID,
+				AuditOff:   !s.Audit.Enabled, AuditRetention: s.Audit.Retention,
 			}
 			for _, st := range cfg.SinkTables(s) {
 				wc.Tables = append(wc.Tables, warehouse.TableRef{Source: st.Source, Schema: st.Table.Schema, Table: st.Table.Name})
@@ -305,72 +384,20 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			if err != nil {
 				return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
 			}
+			if err := sk.SetRepairTopic(reconcile.RepairTopic(prefix, s.Name)); err != nil {
+				return nil, closers, err
+			}
 			comps = append(comps, named{"sink " + s.Name, sk})
+			if s.Reconcile.Interval > 0 {
+				sc, err := reconcile.NewScheduler(cfg, s, prod, serde, reg, m, log)
+				if err != nil {
+					return nil, closers, err
+				}
+				comps = append(comps, named{"reconcile " + s.Name, sc})
+			}
 		}
 	}
 	return comps, closers, nil
-}
-
-// Status is what /api/v1/status returns: one entry per component.
-type Status struct {
-	Components []ComponentStatus `json:"components"`
-}
-
-// ComponentStatus is one component's state; Detail is component-specific
-// (a source's backfills, for example).
-type ComponentStatus struct {
-	Name   string `json:"name"`
-	Ready  bool   `json:"ready"`
-	Detail any    `json:"detail,omitempty"`
-}
-
-func handler(reg *prometheus.Registry, comps []named, token string) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/api/v1/status", func(w http.ResponseWriter, req *http.Request) {
-		if token != "" && subtle.ConstantTimeCompare([]byte(req.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
-			http.Error(w, "missing or wrong bearer token (http.token)", http.StatusUnauthorized)
-			return
-		}
-		var st Status
-		for _, c := range comps {
-			cs := ComponentStatus{Name: c.name, Ready: c.c.Ready()}
-			if d, ok := c.c.(interface{ Status() any }); ok {
-				cs.Detail = d.Status()
-			}
-			st.Components = append(st.Components, cs)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(st)
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintln(w, "ok")
-	})
-	var mu sync.Mutex
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		var notReady []string
-		for _, c := range comps {
-			if !c.c.Ready() {
-				name := c.name
-				// A component may say why (e.g. a sink's stopped tables).
-				if d, ok := c.c.(interface{ NotReadyDetail() string }); ok && d.NotReadyDetail() != "" {
-					name += " (" + d.NotReadyDetail() + ")"
-				}
-				notReady = append(notReady, name)
-			}
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		if len(notReady) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: %s\n", strings.Join(notReady, ", "))
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	return mux
 }
 
 // connectKafka returns the brokers and client options of cfg, starting the
@@ -391,11 +418,7 @@ func connectKafka(ctx context.Context, cfg *config.Config, log *slog.Logger) (br
 		brokers = b.Addrs()
 		log.Info("embedded Kafka broker started", "addrs", strings.Join(brokers, ","), "data_dir", filepath.Join(cfg.DataDir, "kafka"))
 	}
-	kc := kafka.ClientConfig{Brokers: brokers}
-	if !cfg.Kafka.Embedded() {
-		kc.TLS = tlsOf(cfg.Kafka.TLS)
-		kc.SASLMechanism, kc.SASLUser, kc.SASLPassword = string(cfg.Kafka.SASL.Mechanism), cfg.Kafka.SASL.Username, cfg.Kafka.SASL.Password.Value()
-	}
+	kc := kafkaClientConfig(cfg, brokers)
 	kopts, err = kc.Opts()
 	if err != nil {
 		closeBroker()

@@ -6,16 +6,19 @@ import (
 	"io"
 
 	"syncline/capture/postgres"
+	"syncline/internal/admin"
 )
 
 // StatusReport is /api/v1/status as a client reads it: Detail stays raw
 // until the reader knows the component.
 type StatusReport struct {
 	Components []struct {
-		Name   string          `json:"name"`
-		Ready  bool            `json:"ready"`
-		Detail json.RawMessage `json:"detail"`
+		Name     string          `json:"name"`
+		Ready    bool            `json:"ready"`
+		NotReady string          `json:"not_ready"`
+		Detail   json.RawMessage `json:"detail"`
 	} `json:"components"`
+	Stats *admin.Point `json:"stats"`
 }
 
 // ReadStatus decodes a /api/v1/status response body.

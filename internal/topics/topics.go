@@ -49,6 +49,10 @@ func State(prefix, stage string) string { return "_" + prefix + ".state." + stag
 // DLQ holds records a stage could not process, with the reason in headers.
 func DLQ(prefix string) string { return "_" + prefix + ".dlq" }
 
+// DLQReplays is the compacted topic recording which DLQ entries were
+// replayed (keyed by DLQ offset).
+func DLQReplays(prefix string) string { return "_" + prefix + ".dlq.replays" }
+
 // Messages is the topic logical decoding messages of a source are forwarded
 // to.
 func Messages(prefix, source string) string { return prefix + ".messages." + Part(source) }

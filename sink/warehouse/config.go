@@ -43,6 +43,15 @@ type Config struct {
 	// InstanceID, when set, makes the sink a static member of its group
 	// (the process's stable id within its role).
 	InstanceID string
+	// AuditOff disables the audit log: by default every row the sink
+	// writes is recorded in <Schema>._syncline_audit, in the same
+	// transaction (see audit.go).
+	AuditOff bool
+	// AuditRetention is how long audit rows are kept; older ones are
+	// pruned in the background. 0 keeps them forever.
+	AuditRetention time.Duration
+	// AuditPruneEvery is how often pruning runs; default 10 minutes.
+	AuditPruneEvery time.Duration
 }
 
 // Defaults used when the Config leaves a field zero.
@@ -50,6 +59,8 @@ const (
 	DefaultSchema       = "public"
 	DefaultBatchSize    = 1000
 	DefaultBatchTimeout = 500 * time.Millisecond
+
+	DefaultAuditPruneEvery = 10 * time.Minute
 )
 
 // withDefaults validates c and fills in defaults.
@@ -71,6 +82,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.GroupID == "" {
 		c.GroupID = "syncline-sink-" + c.Name
+	}
+	if c.AuditRetention < 0 {
+		return c, fmt.Errorf("warehouse sink %q: audit retention %s is negative", c.Name, c.AuditRetention)
+	}
+	if c.AuditPruneEvery <= 0 {
+		c.AuditPruneEvery = DefaultAuditPruneEvery
 	}
 	if len(c.Tables) == 0 {
 		return c, fmt.Errorf("warehouse sink %q: no tables", c.Name)

@@ -42,6 +42,7 @@ type rowOp struct {
 	del  bool // hard delete
 	soft bool // soft delete: _syncline_deleted = true
 	rec  *kgo.Record
+	ch   *schemas.Change // the change this op comes from (for the audit log)
 }
 
 // signature groups row ops that one statement can apply.
@@ -64,11 +65,14 @@ func (o *rowOp) signature() string {
 type targetPlan struct {
 	tgt      *target
 	truncate bool
+	trunc    entry // the truncate applied (the last of the batch), for the audit log
 	ops      []*rowOp
 	byKey    map[string]int
+	cur      *schemas.Change // the change being collapsed; put tags its ops with it
 }
 
 func (tp *targetPlan) put(o *rowOp) {
+	o.ch = tp.cur
 	if i, ok := tp.byKey[o.key]; ok {
 		tp.ops[i] = o
 		return
@@ -133,7 +137,7 @@ func (s *Sink) buildPlan(ctx context.Context, recs []*kgo.Record) (*plan, error)
 			p.epochs[pk] = rec.LeaderEpoch
 		}
 		tgt := s.byTopic[rec.Topic]
-		if tgt == nil {
+		if tgt == nil && (s.repairTopic == "" || rec.Topic != s.repairTopic) {
 			// Not one of ours; franz-go only hands us configured topics.
 			continue
 		}
@@ -148,6 +152,13 @@ func (s *Sink) buildPlan(ctx context.Context, recs []*kgo.Record) (*plan, error)
 			}
 			p.parked = append(p.parked, parkedRec{rec: rec, reason: "decode", kind: "decode", err: err})
 			continue
+		}
+		if tgt == nil {
+			// A repair record: its table says where it goes.
+			if tgt, err = s.repairTarget(ch.Table); err != nil {
+				p.parked = append(p.parked, parkedRec{rec: rec, reason: "repair", kind: "permanent", err: err})
+				continue
+			}
 		}
 		switch ch.Op {
 		case schemas.OpCreate, schemas.OpUpdate, schemas.OpRead, schemas.OpDelete, schemas.OpTruncate:
@@ -200,12 +211,14 @@ func (s *Sink) buildPlan(ctx context.Context, recs []*kgo.Record) (*plan, error)
 func (s *Sink) collapse(tp *targetPlan, e entry) *rowError {
 	ch := e.ch
 	t := ch.Table
+	tp.cur = ch
 	switch ch.Op {
 	case schemas.OpTruncate:
 		if s.cfg.IgnoreTruncate {
 			return nil
 		}
 		tp.truncate = true
+		tp.trunc = e
 		tp.ops = nil
 		tp.byKey = map[string]int{}
 		return nil

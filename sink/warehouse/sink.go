@@ -67,6 +67,9 @@ type Sink struct {
 	stopMu       sync.Mutex
 	stopped      map[*target]*tableStop
 	recheckEvery time.Duration
+
+	// repairTopic, when set, is consumed too (see SetRepairTopic).
+	repairTopic string
 }
 
 // New validates cfg and returns a sink. Nothing is connected until Run.
@@ -147,6 +150,8 @@ func (s *Sink) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+	stopPruner := s.startAuditPruner(ctx)
+	defer stopPruner()
 	opts := append([]kgo.Opt{}, s.kafkaOpts...)
 	if s.cfg.InstanceID != "" {
 		// Static membership: a restarted process replaces its predecessor
@@ -404,6 +409,9 @@ func (s *Sink) applyTx(ctx context.Context, p *plan, isolate bool) (applyResult,
 		if tp.truncate {
 			if _, err := tx.Exec(ctx, "TRUNCATE "+tp.tgt.ident); err != nil {
 				return res, fmt.Errorf("truncate %s.%s: %w", s.cfg.Schema, tp.tgt.name, err)
+			}
+			if err := s.auditTruncate(ctx, tx, tp); err != nil {
+				return res, err
 			}
 		}
 		if !isolate {

@@ -86,7 +86,7 @@ func (s *Sink) ensureOffsetsTable(ctx context.Context, conn *pgx.Conn) error {
 	next_offset bigint NOT NULL,
 	updated_at timestamptz NOT NULL,
 	PRIMARY KEY (sink, topic, partition)
-)`
+)` + s.auditDDL()
 	// Simple protocol: several statements in one round trip.
 	_, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
@@ -339,8 +339,10 @@ func castVia(typ string) string {
 
 // upsertSQL builds an INSERT ... ON CONFLICT for rows with columns cols,
 // passed as one text[] parameter per column followed by positions and ops
-// (and deleted flags with soft deletes). The position guard keeps a replay
-// or an older change from moving a row backwards.
+// (and deleted flags with soft deletes), then with the audit log its
+// columns (auditParams; the statement becomes the CTE of auditUpsert). The
+// position guard keeps a replay or an older change from moving a row
+// backwards.
 func (s *Sink) upsertSQL(tgt *target, cols []schemas.Column) (string, error) {
 	var names, sel, params, alias, set, keys []string
 	for i, c := range cols {
@@ -374,12 +376,24 @@ func (s *Sink) upsertSQL(tgt *target, cols []schemas.Column) (string, error) {
 		alias = append(alias, "d")
 		set = append(set, quoteIdent(colDeleted)+" = EXCLUDED."+quoteIdent(colDeleted))
 	}
+	if s.auditOn() {
+		params, alias = auditParams(params, alias)
+	}
+	unnest := "unnest(" + strings.Join(params, ", ") + ") AS u(" + strings.Join(alias, ", ") + ")"
+	from := unnest
+	if s.auditOn() {
+		from = "u" // the CTE auditUpsert wraps around
+	}
 	pos := quoteIdent(colPosition)
-	return "INSERT INTO " + tgt.ident + " AS t (" + strings.Join(names, ", ") + ")\n" +
+	upsert := "INSERT INTO " + tgt.ident + " AS t (" + strings.Join(names, ", ") + ")\n" +
 		"SELECT " + strings.Join(sel, ", ") + "\n" +
-		"FROM unnest(" + strings.Join(params, ", ") + ") AS u(" + strings.Join(alias, ", ") + ")\n" +
+		"FROM " + from + "\n" +
 		"ON CONFLICT (" + strings.Join(keys, ", ") + ") DO UPDATE SET " + strings.Join(set, ", ") + "\n" +
-		"WHERE t." + pos + ` COLLATE "C" < EXCLUDED.` + pos + ` COLLATE "C"`, nil
+		"WHERE t." + pos + ` COLLATE "C" < EXCLUDED.` + pos + ` COLLATE "C"`
+	if s.auditOn() {
+		return s.auditUpsert(tgt, cols, unnest, upsert)
+	}
+	return upsert, nil
 }
 
 // deleteSQL builds a DELETE of the rows whose keys are passed as one text[]
@@ -398,11 +412,18 @@ func (s *Sink) deleteSQL(tgt *target, keyCols []schemas.Column) (string, error) 
 	}
 	params = append(params, fmt.Sprintf("$%d::text[]", len(keyCols)+1))
 	alias = append(alias, "p")
+	if s.auditOn() {
+		params, alias = auditParams(params, alias)
+	}
 	pos := quoteIdent(colPosition)
 	conds = append(conds, "t."+pos+` COLLATE "C" <= u.p COLLATE "C"`)
-	return "DELETE FROM " + tgt.ident + " AS t\n" +
+	del := "DELETE FROM " + tgt.ident + " AS t\n" +
 		"USING unnest(" + strings.Join(params, ", ") + ") AS u(" + strings.Join(alias, ", ") + ")\n" +
-		"WHERE " + strings.Join(conds, " AND "), nil
+		"WHERE " + strings.Join(conds, " AND ")
+	if s.auditOn() {
+		return s.auditDelete(tgt, keyCols, del), nil
+	}
+	return del, nil
 }
 
 // opArgs are the statement arguments for ops sharing one signature.
@@ -428,12 +449,14 @@ func (s *Sink) opArgs(ops []*rowOp) []any {
 		args = append(args, c)
 	}
 	args = append(args, pos)
-	if first.del {
-		return args
+	if !first.del {
+		args = append(args, kinds)
+		if s.cfg.SoftDelete {
+			args = append(args, deleted)
+		}
 	}
-	args = append(args, kinds)
-	if s.cfg.SoftDelete {
-		args = append(args, deleted)
+	if s.auditOn() {
+		args = append(args, auditArgs(ops)...)
 	}
 	return args
 }

@@ -1,0 +1,795 @@
+package saas
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/template"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"syncline/internal/kafka"
+	"syncline/internal/metrics"
+	"syncline/internal/topics"
+	"syncline/schemas"
+)
+
+// ErrPermanent marks errors a retry cannot fix (configuration, data the
+// API cannot page past); Run returns them.
+var ErrPermanent = errors.New("permanent")
+
+func permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
+
+// Checkpoint is what a SaaS source stores in _<prefix>.offsets for each
+// object type, under the key "saas/<source>/<object>", in the same Kafka
+// transaction as the records it covers.
+type Checkpoint struct {
+	System    string      `json:"system"`
+	Source    string      `json:"source"`
+	Object    string      `json:"object"`
+	State     ObjectState `json:"state"`
+	UpdatedAt time.Time   `json:"updated_at"`
+}
+
+// ObjectState is the progress of one object type.
+type ObjectState struct {
+	// Cursor is how far the updates are read.
+	Cursor Mark `json:"cursor"`
+	// Synced is set once the first window (the initial sync) is complete;
+	// records read before that are op=r.
+	Synced bool `json:"synced"`
+	// Window is the query in progress, with its page token: a restart
+	// continues it.
+	Window *Window `json:"window,omitempty"`
+	// Deletes is how far the deletes are read, and DeleteWindow the pass
+	// over the deletes endpoint in progress.
+	Deletes      Mark    `json:"deletes"`
+	DeleteWindow *Window `json:"delete_window,omitempty"`
+}
+
+// Mark is a cursor: the last updated-at seen (µs since the epoch) with the
+// id of the last record seen at it, and the records emitted at or after
+// TS minus the lookback with their updated-at, so re-reading that range
+// emits nothing twice. When more than maxSeen records fall in the
+// lookback (a bulk import), the oldest are forgotten and Floor keeps the
+// next query from re-reading them: the lookback shrinks, the checkpoint
+// stays small.
+type Mark struct {
+	TS    int64            `json:"ts_us"`
+	ID    string           `json:"id,omitempty"`
+	Floor int64            `json:"floor_us,omitempty"`
+	Seen  map[string]int64 `json:"seen,omitempty"`
+}
+
+// maxSeen bounds a Mark's seen set (about 25 bytes an entry in the
+// checkpoint record).
+const maxSeen = 10000
+
+// from is where a query re-reading the lookback starts.
+func (m *Mark) from(lookback int64) int64 { return max(m.TS-lookback, m.Floor) }
+
+// Window is one query: records updated in [Since, Until), read page by page.
+type Window struct {
+	Since int64     `json:"since_us"`
+	Until int64     `json:"until_us"`
+	Page  PageState `json:"page"`
+	// Read counts the results this query returned so far, and Last is
+	// the latest updated-at among them (for pagination.max_results).
+	Read int   `json:"read"`
+	Last int64 `json:"last_us,omitempty"`
+	// PassMax is the latest deletion time seen in a deletes pass.
+	PassMax int64 `json:"pass_max_us,omitempty"`
+	// Tie marks a tie drain: the records updated exactly at Since, read
+	// in id order after TieAfter (pagination.tie_break).
+	Tie      bool   `json:"tie,omitempty"`
+	TieAfter string `json:"tie_after,omitempty"`
+}
+
+// PageState is where the next page starts.
+type PageState struct {
+	Token  string `json:"token,omitempty"`
+	Offset int    `json:"offset,omitempty"`
+	Page   int    `json:"page,omitempty"`
+	URL    string `json:"url,omitempty"` // Link header pagination
+}
+
+// Source polls one SaaS API into raw topics.
+type Source struct {
+	cfg       Config
+	kafkaOpts []kgo.Opt
+	serde     *schemas.Serde
+	m         *metrics.Metrics
+	log       *slog.Logger
+	ready     atomic.Bool
+	polls     atomic.Int64 // completed polls
+
+	mu     sync.Mutex
+	status map[string]ObjectState // as last committed
+
+	// crash, when set (tests), is called after a page's records were
+	// produced into the open transaction; returning true abandons the
+	// transaction and the client as a killed process would.
+	crash func() bool
+}
+
+// New returns a source; cfg is validated. kafkaOpts carry the brokers, TLS
+// and SASL; the source adds its own transactional id.
+func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
+	}
+	return &Source{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, log: log.With("source", cfg.Name), status: map[string]ObjectState{}}, nil
+}
+
+// Ready reports whether the source is polling.
+func (s *Source) Ready() bool { return s.ready.Load() }
+
+// Status reports each object's committed progress.
+func (s *Source) Status() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]any{}
+	for name, st := range s.status {
+		o := map[string]any{"synced": st.Synced, "in_window": st.Window != nil}
+		if st.Cursor.TS > 0 {
+			o["cursor"] = time.UnixMicro(st.Cursor.TS).UTC()
+		}
+		out[name] = o
+	}
+	return out
+}
+
+// Run polls until ctx is done. Failures (HTTP errors that outlived their
+// retries, Kafka errors) restart the source from the stored checkpoint with
+// backoff; permanent ones are returned. On cancellation the open Kafka
+// transaction is aborted and Run returns nil.
+func (s *Source) Run(ctx context.Context) error {
+	backoff := time.Second
+	for {
+		started := time.Now()
+		err := s.runOnce(ctx)
+		s.ready.Store(false)
+		if time.Since(started) > 10*time.Minute {
+			backoff = time.Second // it ran fine for a while: a new failure
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrPermanent) || errors.Is(err, errCrashed) {
+			return err
+		}
+		s.log.Warn("poll failed; restarting from the stored checkpoint", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Minute)
+	}
+}
+
+var errCrashed = errors.New("crashed (test hook)")
+
+// object is one configured object with its compiled templates and table.
+type object struct {
+	cfg     *Object
+	req     *compiled
+	del     *compiled
+	table   *schemas.Table
+	fields  []string // Avro field of each property
+	topic   string
+	enc     *schemas.Encoder
+	idField string
+}
+
+type compiled struct {
+	method string
+	path   *template.Template
+	body   *template.Template
+	query  map[string]*template.Template
+	hasBdy bool
+}
+
+func compile(r Request) (*compiled, error) {
+	c := &compiled{method: strings.ToUpper(r.Method), query: map[string]*template.Template{}, hasBdy: r.Body != ""}
+	if c.method == "" {
+		c.method = "GET"
+	}
+	var err error
+	if c.path, err = newTemplate(r.Path); err != nil {
+		return nil, err
+	}
+	if c.body, err = newTemplate(r.Body); err != nil {
+		return nil, err
+	}
+	for k, v := range r.Query {
+		if c.query[k], err = newTemplate(v); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// table is the schema of an object's records: the key id, updated_at, the
+// declared properties, and _raw with the whole record as JSON.
+func (s *Source) table(o *Object) (*schemas.Table, []string) {
+	cols := []schemas.Column{
+		{Name: "id", Kind: schemas.KindString, Key: true},
+		{Name: "updated_at", Kind: schemas.KindTimestampTZ},
+	}
+	for _, p := range o.Properties {
+		cols = append(cols, schemas.Column{Name: p.column(), Kind: kinds[p.Type]})
+	}
+	cols = append(cols, schemas.Column{Name: "_raw", Kind: schemas.KindJSON})
+	schemas.SanitizeFields(cols)
+	var fields []string
+	for _, c := range cols[2 : len(cols)-1] {
+		fields = append(fields, c.Field)
+	}
+	return &schemas.Table{System: s.cfg.System, Source: s.cfg.Name, Schema: s.cfg.System, Name: o.Name, Columns: cols}, fields
+}
+
+type run struct {
+	*Source
+	cl   *kgo.Client
+	http *client
+	objs []*object
+	mu   sync.Mutex // serializes Kafka transactions
+}
+
+func (s *Source) offsetsKey(object string) string { return "saas/" + s.cfg.Name + "/" + object }
+
+func (s *Source) runOnce(ctx context.Context) error {
+	r := &run{Source: s, http: newClient(&s.cfg, s.log)}
+	cl, err := kgo.NewClient(append(s.kafkaOpts,
+		kgo.TransactionalID("syncline-capture-"+s.cfg.Name),
+		kgo.TransactionTimeout(s.cfg.TxnTimeout),
+		kgo.RecordPartitioner(kafka.KeyPartitioner()),
+		kgo.ProducerLinger(5*time.Millisecond),
+	)...)
+	if err != nil {
+		return permanent(fmt.Errorf("kafka client: %w", err))
+	}
+	r.cl = cl
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	specs := []kafka.TopicSpec{{Name: topics.Offsets(s.cfg.TopicPrefix), Partitions: 1, RF: s.cfg.RF, Compact: true}}
+	for i := range s.cfg.Objects {
+		o := &s.cfg.Objects[i]
+		ob := &object{cfg: o, idField: o.IDField}
+		if ob.req, err = compile(o.Request); err != nil {
+			return permanent(err)
+		}
+		if o.Deletes != nil && o.Deletes.Request != nil {
+			if ob.del, err = compile(*o.Deletes.Request); err != nil {
+				return permanent(err)
+			}
+		}
+		ob.table, ob.fields = s.table(o)
+		ob.topic = topics.Raw(s.cfg.TopicPrefix, s.cfg.Name, s.cfg.System, o.Name)
+		specs = append(specs, kafka.TopicSpec{Name: ob.topic, Partitions: s.cfg.Partitions, RF: s.cfg.RF})
+		r.objs = append(r.objs, ob)
+	}
+	if err := kafka.EnsureTopics(ctx, adm, specs...); err != nil {
+		return err
+	}
+	for _, ob := range r.objs {
+		if ob.enc, err = s.serde.Encoder(ctx, ob.topic, ob.table); err != nil {
+			return permanent(fmt.Errorf("object %s: %w", ob.cfg.Name, err))
+		}
+	}
+	// Fence: a transaction an earlier instance left open is aborted, so
+	// the stored checkpoint below is the last word.
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin fencing transaction: %w", err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("fence earlier producers: %w", err)
+	}
+	states := map[string]*ObjectState{}
+	for _, ob := range r.objs {
+		st := &ObjectState{}
+		raw, err := kafka.ReadLatest(ctx, s.kafkaOpts, topics.Offsets(s.cfg.TopicPrefix), s.offsetsKey(ob.cfg.Name))
+		if err != nil {
+			return fmt.Errorf("read stored checkpoint: %w", err)
+		}
+		if raw != nil {
+			var cp Checkpoint
+			if err := json.Unmarshal(raw, &cp); err != nil {
+				return permanent(fmt.Errorf("stored checkpoint of %s, object %s, is not valid JSON: %w", s.cfg.Name, ob.cfg.Name, err))
+			}
+			*st = cp.State
+			s.log.Info("resuming from stored checkpoint", "object", ob.cfg.Name, "cursor", time.UnixMicro(st.Cursor.TS).UTC(), "mid_window", st.Window != nil)
+		}
+		states[ob.cfg.Name] = st
+		s.setStatus(ob.cfg.Name, st)
+	}
+	s.ready.Store(true)
+	for {
+		deadline := time.Now().Add(s.cfg.MaxRuntime)
+		g, gctx := errgroup.WithContext(ctx)
+		for _, ob := range r.objs {
+			st := states[ob.cfg.Name]
+			g.Go(func() error {
+				if err := r.pollUpdates(gctx, ob, st, deadline); err != nil {
+					return fmt.Errorf("object %s: %w", ob.cfg.Name, err)
+				}
+				if ob.del != nil {
+					if err := r.pollDeletes(gctx, ob, st, deadline); err != nil {
+						return fmt.Errorf("object %s deletes: %w", ob.cfg.Name, err)
+					}
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		s.polls.Add(1)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.cfg.PollInterval):
+		}
+	}
+}
+
+func (s *Source) setStatus(name string, st *ObjectState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status[name] = ObjectState{Cursor: Mark{TS: st.Cursor.TS}, Synced: st.Synced, Window: st.Window}
+}
+
+func initialPage(p Pagination) PageState {
+	if p.Type == "page" {
+		return PageState{Page: p.StartPage}
+	}
+	return PageState{}
+}
+
+// pollUpdates reads the object's changed records from its cursor on, one
+// window at a time, committing each page with the checkpoint.
+func (r *run) pollUpdates(ctx context.Context, ob *object, st *ObjectState, deadline time.Time) error {
+	o := ob.cfg
+	lookback := o.Cursor.Lookback.Microseconds()
+	if st.Window == nil {
+		since := o.Cursor.Start.UnixMicro()
+		if o.Cursor.Start.IsZero() {
+			since = 0
+		}
+		if st.Cursor.TS > 0 {
+			since = max(st.Cursor.from(lookback), since)
+		}
+		st.Window = &Window{Since: since, Until: time.Now().Add(-o.Cursor.Settle).UnixMicro(), Page: initialPage(o.Pagination)}
+	}
+	for {
+		if time.Now().After(deadline) {
+			r.log.Info("max_runtime reached; the window continues at the next poll", "object", o.Name)
+			return nil
+		}
+		w := st.Window
+		if mr := o.Pagination.MaxResults; mr > 0 && !w.Tie && w.Read+o.Pagination.Limit > mr {
+			// The API pages over at most max_results: start a new query
+			// at the last updated-at this one returned. Its records
+			// that were read already are in Seen.
+			if w.Last <= w.Since && o.Pagination.TieBreak {
+				// More records share this timestamp than one query
+				// pages over: read them in id order, then go on after it.
+				r.log.Info("draining records that share one updated-at in id order", "object", o.Name, "at", time.UnixMicro(w.Since).UTC())
+				st.Window = &Window{Since: w.Since, Until: w.Until, Page: initialPage(o.Pagination), Tie: true}
+				continue
+			}
+			if w.Last <= w.Since {
+				return permanent(fmt.Errorf("more than %d records share updated-at %s (pagination.max_results) and tie_break is off: the API cannot page past them",
+					mr, time.UnixMicro(w.Since).UTC().Format(time.RFC3339Nano)))
+			}
+			r.log.Debug("narrowing the window at the result cap", "object", o.Name, "since", time.UnixMicro(w.Last).UTC())
+			st.Window = &Window{Since: max(w.Last, st.Cursor.Floor), Until: w.Until, Page: initialPage(o.Pagination)}
+			continue
+		}
+		recs, next, err := r.fetch(ctx, ob.req, o.Pagination, o.RecordsPath, w, st.Cursor, o.Cursor.Format)
+		if err != nil {
+			return err
+		}
+		var out []*kgo.Record
+		counts := map[schemas.Op]int{}
+		for i, rec := range recs {
+			id, ts, err := recordKey(rec, ob.idField, o.Cursor.Field, o.Cursor.Format)
+			if err != nil {
+				return fmt.Errorf("record %d of the page at %s: %w", i, describe(w), err)
+			}
+			if w.Tie {
+				w.TieAfter = id
+			}
+			w.Last = max(w.Last, ts)
+			if prev, ok := st.Cursor.Seen[id]; (ok && prev >= ts) || ts < st.Cursor.Floor {
+				continue // read already (below Floor: read, or given up)
+			}
+			ch, err := r.change(ob, st, rec, id, ts)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", id, err)
+			}
+			kr, err := r.encode(ob, ch)
+			if err != nil {
+				return err
+			}
+			out = append(out, kr)
+			counts[ch.Op]++
+			if !w.Tie || ts != w.Since {
+				// A tie drain's records are covered by TieAfter, and after
+				// the drain by Floor: the seen set does not grow with them.
+				st.Cursor.see(id, ts)
+			}
+		}
+		w.Read += len(recs)
+		switch {
+		case w.Tie && len(recs) < o.Pagination.Limit:
+			// Drained: everything at Since is read. The window goes on
+			// after it, and no later query re-reads it.
+			st.Cursor.Floor = max(st.Cursor.Floor, w.Since+1)
+			st.Window = &Window{Since: w.Since + 1, Until: w.Until, Page: initialPage(o.Pagination)}
+		case w.Tie:
+		case next == nil:
+			st.Window = nil
+			st.Synced = true
+		default:
+			w.Page = *next
+		}
+		st.Cursor.prune(lookback)
+		if err := r.commit(ctx, ob, st, out, counts); err != nil {
+			return err
+		}
+		if st.Window == nil {
+			return nil
+		}
+	}
+}
+
+// pollDeletes reads the deletes endpoint once through; deletes not seen
+// before become op=d records.
+func (r *run) pollDeletes(ctx context.Context, ob *object, st *ObjectState, deadline time.Time) error {
+	d := ob.cfg.Deletes
+	lookback := ob.cfg.Cursor.Lookback.Microseconds()
+	if st.DeleteWindow == nil {
+		st.DeleteWindow = &Window{Page: initialPage(d.Pagination), PassMax: st.Deletes.TS}
+	}
+	for {
+		if time.Now().After(deadline) {
+			return nil
+		}
+		w := st.DeleteWindow
+		recs, next, err := r.fetch(ctx, ob.del, d.Pagination, d.RecordsPath, w, st.Deletes, ob.cfg.Cursor.Format)
+		if err != nil {
+			return err
+		}
+		var out []*kgo.Record
+		n := 0
+		for i, rec := range recs {
+			id, ts, err := recordKey(rec, d.IDField, d.DeletedAtField, ob.cfg.Cursor.Format)
+			if err != nil {
+				return fmt.Errorf("deleted record %d: %w", i, err)
+			}
+			if ts < st.Deletes.from(lookback) {
+				continue // emitted by an earlier pass
+			}
+			if prev, ok := st.Deletes.Seen[id]; ok && prev >= ts {
+				continue
+			}
+			kr, err := r.encode(ob, r.deleteChange(ob, id, ts))
+			if err != nil {
+				return err
+			}
+			out = append(out, kr)
+			n++
+			if st.Deletes.Seen == nil {
+				st.Deletes.Seen = map[string]int64{}
+			}
+			st.Deletes.Seen[id] = ts
+			w.PassMax = max(w.PassMax, ts)
+		}
+		if next == nil {
+			// Only a complete pass moves the mark: the endpoint is not
+			// ordered by deletion time.
+			st.Deletes.TS = w.PassMax
+			st.Deletes.prune(lookback)
+			st.DeleteWindow = nil
+		} else {
+			w.Page = *next
+		}
+		if err := r.commit(ctx, ob, st, out, map[schemas.Op]int{schemas.OpDelete: n}); err != nil {
+			return err
+		}
+		if st.DeleteWindow == nil {
+			return nil
+		}
+	}
+}
+
+func (m *Mark) see(id string, ts int64) {
+	if m.Seen == nil {
+		m.Seen = map[string]int64{}
+	}
+	m.Seen[id] = ts
+	if ts > m.TS || (ts == m.TS && id > m.ID) {
+		m.TS, m.ID = ts, id
+	}
+}
+
+// prune forgets records older than the range the next query re-reads,
+// and the oldest beyond maxSeen (raising Floor). Records at TS are always
+// kept: the next query starts at TS at the latest.
+func (m *Mark) prune(lookback int64) {
+	for id, ts := range m.Seen {
+		if ts < m.from(lookback) {
+			delete(m.Seen, id)
+		}
+	}
+	if len(m.Seen) <= maxSeen {
+		return
+	}
+	all := make([]int64, 0, len(m.Seen))
+	for _, ts := range m.Seen {
+		all = append(all, ts)
+	}
+	slices.Sort(all)
+	m.Floor = max(m.Floor, all[len(all)-maxSeen])
+	for id, ts := range m.Seen {
+		if ts < m.Floor {
+			delete(m.Seen, id)
+		}
+	}
+}
+
+func describe(w *Window) string {
+	return fmt.Sprintf("window [%s, %s) page %+v", time.UnixMicro(w.Since).UTC().Format(time.RFC3339Nano), time.UnixMicro(w.Until).UTC().Format(time.RFC3339Nano), w.Page)
+}
+
+func recordKey(rec any, idField, tsField, format string) (string, int64, error) {
+	v, ok := lookup(rec, idField)
+	if !ok {
+		return "", 0, fmt.Errorf("no id field %q", idField)
+	}
+	id, err := scalar(v)
+	if err != nil || id == "" {
+		return "", 0, fmt.Errorf("id field %q: empty or not a scalar", idField)
+	}
+	tv, ok := lookup(rec, tsField)
+	if !ok {
+		return "", 0, fmt.Errorf("no updated-at field %q in record %s", tsField, id)
+	}
+	ts, err := parseTime(tv, format)
+	if err != nil {
+		return "", 0, fmt.Errorf("updated-at field %q of record %s: %w", tsField, id, err)
+	}
+	return id, ts.UnixMicro(), nil
+}
+
+// position orders one key's versions: the updated-at (or deletion time)
+// in µs, as 16 hex digits, so positions sort as strings.
+func position(ts int64) string { return fmt.Sprintf("%016X", uint64(ts)) }
+
+func (r *run) change(ob *object, st *ObjectState, rec any, id string, ts int64) (*schemas.Change, error) {
+	o := ob.cfg
+	if d := o.Deletes; d != nil && d.StatusField != "" {
+		if v, ok := lookup(rec, d.StatusField); ok {
+			if s, _ := scalar(v); s == d.StatusValue {
+				return r.deleteChange(ob, id, ts), nil
+			}
+		}
+	}
+	rawJSON, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	row := schemas.Row{"id": id, "updated_at": time.UnixMicro(ts).UTC(), "_raw": string(rawJSON)}
+	for i, p := range o.Properties {
+		v, _ := lookup(rec, p.Path)
+		val, err := propertyValue(v, p.Type, o.Cursor.Format)
+		if err != nil {
+			return nil, fmt.Errorf("property %s: %w", p.Path, err)
+		}
+		row[ob.fields[i]] = val
+	}
+	op := schemas.OpRead
+	if st.Synced {
+		op = schemas.OpUpdate
+		if o.CreatedField != "" {
+			if cv, ok := lookup(rec, o.CreatedField); ok {
+				if ct, err := parseTime(cv, o.Cursor.Format); err == nil && ct.UnixMicro() == ts {
+					op = schemas.OpCreate
+				}
+			}
+		}
+	}
+	return &schemas.Change{Table: ob.table, Op: op, Key: schemas.Row{"id": id}, After: row, Source: r.sourceBlock(ob, ts)}, nil
+}
+
+func (r *run) deleteChange(ob *object, id string, ts int64) *schemas.Change {
+	return &schemas.Change{Table: ob.table, Op: schemas.OpDelete, Key: schemas.Row{"id": id}, Source: r.sourceBlock(ob, ts)}
+}
+
+func (r *run) sourceBlock(ob *object, ts int64) schemas.Source {
+	return schemas.Source{System: r.cfg.System, Name: r.cfg.Name, Schema: r.cfg.System, Table: ob.cfg.Name, Position: position(ts), CommitMs: ts / 1000}
+}
+
+func (r *run) encode(ob *object, ch *schemas.Change) (*kgo.Record, error) {
+	ch.TsMs = time.Now().UnixMilli()
+	k, v, err := ob.enc.Encode(ch)
+	if err != nil {
+		return nil, permanent(fmt.Errorf("encode %s %v: %w", ob.cfg.Name, ch.Key["id"], err))
+	}
+	return &kgo.Record{Topic: ob.topic, Key: k, Value: v}, nil
+}
+
+// fetch requests one page of w and returns its records and where the next
+// page starts (nil: the window is complete).
+func (r *run) fetch(ctx context.Context, c *compiled, p Pagination, recordsPath string, w *Window, m Mark, format string) ([]any, *PageState, error) {
+	v := vars{
+		Since: formatTime(time.UnixMicro(w.Since), format), Until: formatTime(time.UnixMicro(w.Until), format),
+		SinceMs: (w.Since + 999) / 1000, UntilMs: w.Until / 1000, CursorID: m.ID,
+		PageToken: w.Page.Token, Offset: w.Page.Offset, Page: w.Page.Page, Limit: p.Limit, Tie: w.Tie,
+	}
+	if w.Tie {
+		v.CursorID = w.TieAfter
+	}
+	var target string
+	if p.Type == "link" && w.Page.URL != "" {
+		target = w.Page.URL
+	} else {
+		path, err := render(c.path, v)
+		if err != nil {
+			return nil, nil, permanent(fmt.Errorf("request path template: %w", err))
+		}
+		q := url.Values{}
+		for k, t := range c.query {
+			s, err := render(t, v)
+			if err != nil {
+				return nil, nil, permanent(fmt.Errorf("request query %s template: %w", k, err))
+			}
+			if s != "" {
+				q.Set(k, s)
+			}
+		}
+		target = strings.TrimRight(r.cfg.BaseURL, "/") + path
+		if len(q) > 0 {
+			target += "?" + q.Encode()
+		}
+	}
+	var body []byte
+	if c.hasBdy {
+		s, err := render(c.body, v)
+		if err != nil {
+			return nil, nil, permanent(fmt.Errorf("request body template: %w", err))
+		}
+		body = []byte(s)
+	}
+	res, err := r.http.do(ctx, c.method, target, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	rv, ok := lookup(res.body, recordsPath)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s %s: response has no %q: %s", c.method, stripQuery(target), recordsPath, bodyShape(res.body))
+	}
+	var recs []any
+	switch x := rv.(type) {
+	case []any:
+		recs = x
+	case nil:
+	default:
+		return nil, nil, fmt.Errorf("%s %s: %q is a JSON %s, want an array", c.method, stripQuery(target), recordsPath, jsonKind(rv))
+	}
+	var next *PageState
+	switch p.Type {
+	case "token":
+		if tv, ok := lookup(res.body, p.TokenPath); ok {
+			if tok, err := scalar(tv); err == nil && tok != "" {
+				next = &PageState{Token: tok}
+			}
+		}
+	case "offset":
+		if len(recs) >= p.Limit {
+			next = &PageState{Offset: w.Page.Offset + len(recs)}
+		}
+	case "page":
+		if len(recs) >= p.Limit {
+			next = &PageState{Page: w.Page.Page + 1}
+		}
+	case "link":
+		if u := nextLink(res.header.Get("Link"), target); u != "" {
+			next = &PageState{URL: u}
+		}
+	}
+	return recs, next, nil
+}
+
+func bodyShape(v any) string {
+	if m, ok := v.(map[string]any); ok {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		return fmt.Sprintf("it is an object with keys %v", keys)
+	}
+	return "it is a JSON " + jsonKind(v)
+}
+
+// nextLink returns the rel="next" target of a Link header, resolved
+// against the request URL.
+func nextLink(h, base string) string {
+	for part := range strings.SplitSeq(h, ",") {
+		segs := strings.Split(part, ";")
+		if len(segs) < 2 {
+			continue
+		}
+		u := strings.Trim(strings.TrimSpace(segs[0]), "<>")
+		for _, p := range segs[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(k, "rel") && strings.Trim(v, `"`) == "next" {
+				b, err := url.Parse(base)
+				if err != nil {
+					return u
+				}
+				ref, err := url.Parse(u)
+				if err != nil {
+					return ""
+				}
+				return b.ResolveReference(ref).String()
+			}
+		}
+	}
+	return ""
+}
+
+// commit writes the page's records and ob's checkpoint in one Kafka
+// transaction.
+func (r *run) commit(ctx context.Context, ob *object, st *ObjectState, recs []*kgo.Record, counts map[schemas.Op]int) error {
+	cp, err := json.Marshal(Checkpoint{System: r.cfg.System, Source: r.cfg.Name, Object: ob.cfg.Name, State: *st, UpdatedAt: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin Kafka transaction: %w", err)
+	}
+	fail := func(err error) error {
+		actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return errors.Join(err, r.cl.AbortBufferedRecords(actx), r.cl.EndTransaction(actx, kgo.TryAbort))
+	}
+	if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fail(fmt.Errorf("produce records of %s: %w", ob.cfg.Name, err))
+	}
+	if r.crash != nil && r.crash() {
+		return errCrashed
+	}
+	if err := r.cl.ProduceSync(ctx, &kgo.Record{Topic: topics.Offsets(r.cfg.TopicPrefix), Key: []byte(r.offsetsKey(ob.cfg.Name)), Value: cp}).FirstErr(); err != nil {
+		return fail(fmt.Errorf("produce checkpoint: %w", err))
+	}
+	if err := r.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		// The outcome is unknown: the run restarts from whatever
+		// checkpoint is stored, which matches the records stored.
+		return fmt.Errorf("commit Kafka transaction: %w", err)
+	}
+	for op, n := range counts {
+		if n > 0 && r.m != nil {
+			r.m.SourceEvents.WithLabelValues(r.cfg.Name, ob.cfg.Name, string(op)).Add(float64(n))
+		}
+	}
+	r.setStatus(ob.cfg.Name, st)
+	return nil
+}

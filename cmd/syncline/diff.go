@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"syncline/internal/config"
+	"syncline/internal/pipeline"
+	"syncline/internal/reconcile"
+	"syncline/schemas"
+)
+
+// exitError ends the process with code; an empty message prints nothing.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is the status main exits with for err.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+// Exit statuses of syncline diff.
+const (
+	diffInSync = 0
+	diffDrift  = 1
+	diffFailed = 2
+)
+
+// repairTimeout bounds the repair of one table (registry, source read,
+// produce).
+const repairTimeout = 2 * time.Minute
+
+// textKeysShown bounds the keys the text output lists per kind.
+const textKeysShown = 20
+
+func diffCmd() *cobra.Command {
+	var path, sinkName, output string
+	var repair bool
+	var settle time.Duration
+	var fanout, leaf int
+	c := &cobra.Command{
+		Use:   "diff --sink NAME [TABLE...]",
+		Short: "Compare a sink's tables with their sources; with --repair, mend what differs",
+		Long: `Compare the tables sink NAME delivers (all of them, or the TABLEs named as
+source.schema.table, schema.table or table) with their source tables, by
+checksums over primary-key ranges computed in SQL on both sides, bisecting
+only where they differ. Tables that match cost one checksum pass on each side;
+no rows are read. Reports the rows missing from the warehouse, extra in it,
+and different, by key. Rows that differ are checked again after --settle, so
+that changes still on their way through the pipeline are not reported.
+
+--repair re-delivers exactly the missing and different rows (and deletes the
+extra ones) through the sink's repair topic, <topic_prefix>.repair.<sink>:
+the running sink applies them like any change, exactly once, and a row
+changed at the source meanwhile is never overwritten by the repair. It needs
+the pipeline's Kafka and schema registry (with the embedded default, a running
+'syncline run' on kafka.embedded.listen and registry.listen). Run diff again
+to confirm once the sink has applied them.
+
+Exit status: 0 when in sync, 1 when rows differ, 2 on errors.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if sinkName == "" {
+				return &exitError{diffFailed, errors.New("--sink is required: name the sink whose tables to compare")}
+			}
+			if output != "text" && output != "json" {
+				return &exitError{diffFailed, fmt.Errorf("--output %q: use text or json", output)}
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				return &exitError{diffFailed, err}
+			}
+			sink, err := reconcile.SinkByName(cfg, sinkName)
+			if err != nil {
+				return &exitError{diffFailed, err}
+			}
+			tables, err := reconcile.Tables(cfg, sink, args)
+			if err != nil {
+				return &exitError{diffFailed, err}
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			var rep *reconcile.Repairer
+			if repair {
+				kopts, reg, err := pipeline.OperatorClients(cfg)
+				if err != nil {
+					return &exitError{diffFailed, err}
+				}
+				// A pipeline that is not running must not make the
+				// repair wait forever.
+				prod, err := kgo.NewClient(append(kopts, kgo.RecordDeliveryTimeout(30*time.Second))...)
+				if err != nil {
+					return &exitError{diffFailed, err}
+				}
+				defer prod.Close()
+				rep = &reconcile.Repairer{Topic: reconcile.RepairTopic(cfg.Kafka.TopicPrefix, sink.Name), TopicPrefix: cfg.Kafka.TopicPrefix,
+					Producer: prod, Serde: schemas.NewSerde(reg), Registry: reg}
+			}
+			log := newLogger(cfg.Log.SlogLevel(), cfg.Log.Format)
+			o := reconcile.Options{Settle: settle, Fanout: fanout, LeafRows: leaf, Log: log}
+			return runDiff(ctx, cmd.OutOrStdout(), sink.Name, tables, o, rep, output == "json")
+		},
+	}
+	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{diffFailed, err} })
+	c.Flags().StringVarP(&path, "config", "c", "pipeline.yaml", "path of the pipeline config file")
+	c.Flags().StringVar(&sinkName, "sink", "", "the sink whose tables to compare (required)")
+	c.Flags().BoolVar(&repair, "repair", false, "re-deliver missing and different rows and delete extra ones through the sink")
+	c.Flags().DurationVar(&settle, "settle", 5*time.Second, "wait this long, then check differing rows again and report only those still differing (0: no second pass)")
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	c.Flags().IntVar(&fanout, "fanout", 16, "segments a differing key range is split into")
+	c.Flags().IntVar(&leaf, "leaf-rows", 256, "ranges of at most this many rows are compared row by row")
+	return c
+}
+
+// runDiff compares (and repairs) tables and prints the report; the error
+// carries the exit status.
+func runDiff(ctx context.Context, out io.Writer, sink string, tables []reconcile.Table, o reconcile.Options, rep *reconcile.Repairer, asJSON bool) error {
+	var results []*reconcile.Result
+	failed, drift := 0, 0
+	for _, t := range tables {
+		res, err := reconcile.Compare(ctx, t, o)
+		if err != nil {
+			failed++
+			results = append(results, &reconcile.Result{Table: t.Name(), Sink: sink, Error: err.Error()})
+			continue
+		}
+		res.Sink = sink
+		drift += res.Drift()
+		if rep != nil && res.Drift() > 0 {
+			rctx, cancel := context.WithTimeout(ctx, repairTimeout)
+			r, err := rep.Repair(rctx, t, res)
+			cancel()
+			if err != nil {
+				failed++
+				res.Error = "repair: " + err.Error() + " (is the pipeline running? --repair needs its Kafka and schema registry)"
+			} else {
+				res.Repair = &r
+			}
+		}
+		results = append(results, res)
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Sink    string              `json:"sink"`
+			InSync  bool                `json:"in_sync"`
+			Drift   int                 `json:"drift_rows"`
+			Failed  int                 `json:"failed"`
+			Results []*reconcile.Result `json:"tables"`
+		}{sink, drift == 0 && failed == 0, drift, failed, results}); err != nil {
+			return &exitError{diffFailed, err}
+		}
+	} else {
+		for _, r := range results {
+			printResult(out, r)
+		}
+	}
+	switch {
+	case failed > 0:
+		var msgs []string
+		for _, r := range results {
+			if r.Error != "" {
+				msgs = append(msgs, r.Error)
+			}
+		}
+		return &exitError{diffFailed, errors.New(strings.Join(msgs, "; "))}
+	case drift > 0:
+		return &exitError{diffDrift, nil}
+	}
+	return nil
+}
+
+func printResult(out io.Writer, r *reconcile.Result) {
+	if r.Error != "" && r.Repair == nil && r.Stats.Ranges == 0 {
+		fmt.Fprintf(out, "%s: ERROR %s\n", r.Table, r.Error)
+		return
+	}
+	secs := fmt.Sprintf("%.2fs", r.Stats.Seconds)
+	if r.Drift() == 0 {
+		fmt.Fprintf(out, "%s: in sync (%d rows, %s)\n", r.Table, r.SourceRows, secs)
+	} else {
+		fmt.Fprintf(out, "%s: %d rows differ (%d missing, %d extra, %d different) of %d source / %d warehouse rows, %s\n",
+			r.Table, r.Drift(), len(r.Missing), len(r.Extra), len(r.Different), r.SourceRows, r.SinkRows, secs)
+		for _, kind := range []struct {
+			name string
+			keys [][]string
+		}{{"missing", r.Missing}, {"extra", r.Extra}, {"different", r.Different}} {
+			for i, k := range kind.keys {
+				if i == textKeysShown {
+					fmt.Fprintf(out, "  %-9s ... and %d more (--output json lists all)\n", kind.name, len(kind.keys)-i)
+					break
+				}
+				var parts []string
+				for j, v := range k {
+					parts = append(parts, r.KeyColumns[j]+"="+v)
+				}
+				fmt.Fprintf(out, "  %-9s %s\n", kind.name, strings.Join(parts, " "))
+			}
+		}
+	}
+	if len(r.NotCompared) > 0 {
+		fmt.Fprintf(out, "  not compared (not in the warehouse table): %s\n", strings.Join(r.NotCompared, ", "))
+	}
+	if r.Repair != nil {
+		fmt.Fprintf(out, "  repair sent: %d upserts, %d deletes at position %s", r.Repair.Upserts, r.Repair.Deletes, r.Repair.Position)
+		if r.Repair.Gone > 0 {
+			fmt.Fprintf(out, " (%d rows no longer in the source)", r.Repair.Gone)
+		}
+		fmt.Fprintln(out, "; run diff again to confirm once the sink applied it")
+	}
+	if r.Error != "" {
+		fmt.Fprintf(out, "  ERROR %s\n", r.Error)
+	}
+}
