@@ -19,6 +19,7 @@ type Metrics struct {
 	ToastRereads       *prometheus.CounterVec // source, result
 	BackfillRows       *prometheus.CounterVec // table
 	DriftRows          *prometheus.GaugeVec   // sink, table
+	ReconciledRows     *prometheus.GaugeVec   // sink, table
 }
 
 // New creates the metrics and registers them on reg (a fresh
@@ -62,8 +63,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		DriftRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syncline_drift_rows", Help: "Rows that differ between a source table and a sink's table (missing + extra + different) at the last scheduled reconciliation, after its settle pass.",
 		}, []string{"sink", "table"}),
+		ReconciledRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "syncline_reconciled_rows", Help: "Rows of the source table at the last scheduled reconciliation (the denominator of the drift rate).",
+		}, []string{"sink", "table"}),
 	}
-	reg.MustRegister(m.BackfillRows, m.DriftRows)
+	reg.MustRegister(m.BackfillRows, m.DriftRows, m.ReconciledRows)
 	reg.MustRegister(m.SourceEvents, m.SourceLagBytes, m.EndToEndLatency, m.SinkWrites, m.SinkErrors,
 		m.DLQRecords, m.DuplicatesDropped, m.NoopUpdatesDropped, m.ConsumerLag, m.ToastRereads)
 	return m

@@ -194,6 +194,25 @@ INSERT INTO orders (tenant, id, customer_id, amount) SELECT g % 3, g, g % 200 + 
 		waitJS(t, ctx, "the entry shown as replayed", `[...document.querySelectorAll("#dlq-table tbody tr")].some(r => r.dataset.replayed === "true")`, `document.getElementById("dlq").innerText`, 30*time.Second)
 	})
 
+	t.Run("the record history shows the replayed write", func(t *testing.T) {
+		if err := chromedp.Do(ctx,
+			chromedp.SetValue(chromedp.CSS("#audit-sink"), "wh"),
+			chromedp.SetValue(chromedp.CSS("#audit-table"), "customers"),
+			chromedp.SetValue(chromedp.CSS("#audit-key"), `{"id": 7}`),
+			chromedp.Click(chromedp.CSS(`#audit-form button[type="submit"]`))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "the history of customer 7", `document.querySelectorAll("#audit-table-out tbody tr").length >= 2`, `document.getElementById("audit").innerText`, 30*time.Second)
+		first := text(t, ctx, `document.querySelector("#audit-table-out tbody tr").innerText`)
+		if !strings.Contains(first, "id=7") || !strings.Contains(first, "update") {
+			t.Errorf("newest write of customer 7: %q, want the replayed update", first)
+		}
+		if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#audit-key"), `{"id":`), chromedp.Click(chromedp.CSS(`#audit-form button[type="submit"]`))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "a bad key refused", `document.getElementById("audit-result").textContent.includes("JSON object")`, `document.getElementById("audit-result").textContent`, 30*time.Second)
+	})
+
 	// CONSOLE_SCREENSHOT_DIR keeps a picture of the page for a human.
 	if dir := os.Getenv("CONSOLE_SCREENSHOT_DIR"); dir != "" {
 		if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {

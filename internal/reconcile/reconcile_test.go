@@ -528,6 +528,13 @@ func TestSchedulerReportsDriftAndRepairs(t *testing.T) {
 	if g := gauge(); g != 2 {
 		t.Errorf("syncline_drift_rows after the first run = %v, want 2", g)
 	}
+	var rows dto.Metric
+	if err := m.ReconciledRows.WithLabelValues("wh", "app.public.items").Write(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows.GetGauge().GetValue(); got != float64(first[0].SourceRows) || got == 0 {
+		t.Errorf("syncline_reconciled_rows = %v, want the source's %d rows", got, first[0].SourceRows)
+	}
 	deadline := time.After(time.Minute)
 	for {
 		select {

@@ -99,6 +99,7 @@ func (s *Scheduler) RunOnce(ctx context.Context, o Options, log *slog.Logger) []
 		drift += res.Drift()
 		if s.Metrics != nil {
 			s.Metrics.DriftRows.WithLabelValues(s.Sink, tbl.Name()).Set(float64(res.Drift()))
+			s.Metrics.ReconciledRows.WithLabelValues(s.Sink, tbl.Name()).Set(float64(res.SourceRows))
 		}
 		if res.Drift() > 0 {
 			log.Warn("reconciliation: rows differ", "table", tbl.Name(), "missing", len(res.Missing), "extra", len(res.Extra), "different", len(res.Different))

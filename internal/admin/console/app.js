@@ -193,6 +193,26 @@ async function replay(offsets) {
   } catch (e) { handle(e); }
 }
 
+async function showAudit(ev) {
+  ev.preventDefault();
+  const q = new URLSearchParams({ sink: $("audit-sink").value.trim(), table: $("audit-table").value.trim() });
+  const key = $("audit-key").value.trim();
+  if (key) q.set("key", key);
+  $("audit-result").textContent = "";
+  try {
+    const res = await api("/api/v1/audit?" + q.toString());
+    $("audit-result").textContent = res.entries.length + " writes";
+    fill("audit-table-out", res.entries.map((e) => row([
+      new Date(e.written_at).toLocaleString(), e.key_text, e.operation, e.source_op, e.source_position,
+      e.source_committed_at ? new Date(e.source_committed_at).toLocaleString() : "–",
+      e.kafka_topic + "/" + e.kafka_partition + "@" + e.kafka_offset,
+    ])));
+  } catch (e) {
+    if (e instanceof Unauthorized) return handle(e);
+    $("audit-result").textContent = "error: " + e.message;
+  }
+}
+
 function drawChart(svgId, legendId, series, unit) {
   const svg = $(svgId);
   const W = 600, H = 160, L = 44, B = 18, T = 6;
@@ -302,5 +322,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("backfill-form").addEventListener("submit", startBackfill);
   $("dlq-replay-all").addEventListener("click", () => replay(null));
   $("dlq-show-replayed").addEventListener("change", refreshDLQ);
+  $("audit-form").addEventListener("submit", showAudit);
   start();
 });

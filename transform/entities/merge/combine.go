@@ -42,7 +42,7 @@ func (m *Merger) Combine(into, from *State) (*State, Output, error) {
 			switch {
 			case have == nil:
 				fs.Contribs[ref] = c
-			case c.Set && (!have.Set || c.Position > have.Position):
+			case c.Set && (!have.Set || c.Seen > have.Seen):
 				c.Seen = max(c.Seen, have.Seen)
 				fs.Contribs[ref] = c
 			default:

@@ -15,7 +15,9 @@ type Policy string
 const (
 	// LastWriterWins: the value of the greatest contribution in the total
 	// order (commit time, source rank, source name, position, source key);
-	// see [Less]. An explicit null wins like any value.
+	// see [Merger.Less]. A record's value keeps the commit time it was set
+	// at while the record sends it unchanged; a null counts (clears) only
+	// after the record held a value.
 	LastWriterWins Policy = "last_writer_wins"
 	// SystemOfRecord: only Field.SystemOfRecord may set the field; when
 	// that source has several records, the greatest in the LWW order wins.

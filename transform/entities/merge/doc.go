@@ -25,11 +25,16 @@
 // [Contribution] per source record (source, key): the value that record
 // holds, at which position and commit time. Every policy but three_way is a
 // function of the contributions, so the golden value does not depend on
-// the order in which changes of different sources arrive, and a redelivery
-// (a position the state has processed for that record and field) changes
-// nothing and outputs nothing. Per record, the highest upsert and delete
-// positions are kept as well, so a delete and the changes it overtook
-// settle the same way in any order.
+// the order in which changes of different source records arrive (those of
+// one record arrive in position order, as the per-key ordered change
+// topics deliver them), and a redelivery (a position the state has
+// processed for that record and field) changes nothing and outputs
+// nothing. A value a record already held keeps the commit time and
+// position it was set at, so an after image that carries a system's
+// unchanged, stale values along with the field it did change does not
+// make them newer than another system's later edit; a null from a record
+// that never held a value for the field does not count (a null after a
+// value clears it).
 //
 // # Last writer wins
 //

@@ -321,11 +321,11 @@ func (m *Merger) check(st *State, ch *Change) (map[string]any, error) {
 // approved). A delete marks the record deleted: sum and system_of_record
 // stop counting its values, the other policies keep them (the golden value
 // stays), and with Config.DeleteWhenNoSources the entity is deleted when it
-// was the last live record. An upsert older than the record's delete is
-// kept as a value of a deleted record, so the final state does not depend
-// on the arrival order of the changes (anomaly and high-stakes holds and
-// three_way aside: those depend on what the golden record held at the
-// time, by design).
+// was the last live record. Changes of one source record must arrive in
+// position order (see carry); the final state then does not depend on how
+// the changes of different records interleave (anomaly and high-stakes
+// holds and three_way aside: those depend on what the golden record held
+// at the time, by design).
 func (m *Merger) Apply(st *State, ch Change) (*State, Output, error) {
 	if st == nil {
 		return st, Output{}, errors.New("merge: nil state (use NewState)")
@@ -699,7 +699,7 @@ func (m *Merger) approve(s *State, it *ReviewItem, d *Delta) Outcome {
 	ref := Ref(it.Source, it.Key)
 	fs := s.field(it.Field)
 	c := fs.Contribs[ref]
-	if c != nil && c.Set && c.Position > it.Position {
+	if c != nil && c.Seen > it.Position { // the record sent a later value of the field since
 		return OutcomeSuperseded
 	}
 	fc := m.fieldCfg(it.Field)

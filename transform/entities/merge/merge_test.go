@@ -173,6 +173,26 @@ func TestScenarios(t *testing.T) {
 			{ch: chg(up("app", "k1", 150, "A2", map[string]any{"phone": "+15550003"})),
 				want: wantAll(wantGolden("phone", "+15550002"), wantNoDelta, wantEvent("phone", "last_writer_wins", "crm"))},
 		}},
+		{"an update of another field does not make a system's stale values newer", []step{
+			{ch: chg(up("crm", "k1", 100, "C1", map[string]any{"phone": "+1 old", "email": "a@x.com"}))},
+			{ch: chg(up("app", "k1", 200, "A1", map[string]any{"phone": "+1 new"})), want: wantGolden("phone", "+1 new")},
+			// The CRM's after image carries its old phone along with the new email.
+			{ch: chg(up("crm", "k1", 300, "C2", map[string]any{"phone": "+1 old", "email": "b@x.com"})),
+				want: wantAll(wantGolden("phone", "+1 new"), wantProv("phone", "app", LastWriterWins), wantGolden("email", "b@x.com"))},
+			{ch: chg(up("crm", "k1", 400, "C3", map[string]any{"phone": "+1 newest", "email": "b@x.com"})),
+				want: wantAll(wantGolden("phone", "+1 newest"), wantProv("email", "crm", LastWriterWins), func(t *testing.T, s *State, _ Output) {
+					if p := s.Fields["email"].Prov; p.Position != "C2" || p.CommitMs != 300 {
+						t.Fatalf("email provenance %+v, want the change that set it (C2)", p)
+					}
+				})},
+		}},
+		{"a null a system never held does not clear the field, a null after a value does", []step{
+			{ch: chg(up("app", "k1", 100, "A1", map[string]any{"phone": "+1555"}))},
+			{ch: chg(up("crm", "k1", 200, "C1", map[string]any{"phone": nil})), want: wantAll(wantGolden("phone", "+1555"), wantNoDelta)},
+			{ch: chg(up("crm", "k1", 300, "C2", map[string]any{"phone": "+1666"})), want: wantGolden("phone", "+1666")},
+			{ch: chg(up("crm", "k1", 400, "C3", map[string]any{"phone": nil})), redeliver: true,
+				want: wantAll(wantGolden("phone", nil), wantProv("phone", "crm", LastWriterWins))},
+		}},
 		{"at the same commit time the higher-ranked source wins", []step{
 			{ch: chg(up("app", "k1", 100, "A1", map[string]any{"phone": "app"}))},
 			{ch: chg(up("crm", "k1", 100, "C1", map[string]any{"phone": "crm"})), want: wantGolden("phone", "crm")},
@@ -236,6 +256,12 @@ func TestScenarios(t *testing.T) {
 			{ch: chg(up("billing", "k1", 300, "B3", map[string]any{"bank_account": "FR76 3000"})), want: wantReview("bank_account", HoldHighStakes)},
 			{decide: Approve, field: "bank_account", source: "billing", pos: "B3", want: wantGolden("bank_account", "FR76 3000")},
 			{decide: Approve, field: "bank_account", source: "billing", pos: "B2",
+				want: wantAll(wantOutcome(OutcomeSuperseded), wantGolden("bank_account", "FR76 3000"), wantNoDelta)},
+			// Held, then the record sends the approved value again: the held
+			// change is superseded even though the value did not change.
+			{ch: chg(up("billing", "k1", 400, "B4", map[string]any{"bank_account": "XX00"})), want: wantReview("bank_account", HoldHighStakes)},
+			{ch: chg(up("billing", "k1", 500, "B5", map[string]any{"bank_account": "FR76 3000"})), want: wantNoDelta},
+			{decide: Approve, field: "bank_account", source: "billing", pos: "B4",
 				want: wantAll(wantOutcome(OutcomeSuperseded), wantGolden("bank_account", "FR76 3000"), wantNoDelta)},
 		}},
 		{"a true three-way conflict goes to review", []step{

@@ -22,9 +22,15 @@ func main() {
 	auto := flag.Float64("auto-merge", 0.85, "auto-merge threshold")
 	review := flag.Float64("review-from", 0.65, "lower end of the review band")
 	examples := flag.Bool("examples", false, "print examples of false merges and missed pairs")
+	noExt := flag.Bool("no-external-ids", false, "drop the generated external-id cross references (fuzzy, email and phone only)")
 	flag.Parse()
 
 	ds := synth.Generate(*seed, *n)
+	if *noExt {
+		for i := range ds.Records {
+			ds.Records[i].ExternalIDs = nil
+		}
+	}
 	cfg := match.DefaultConfig()
 	cfg.AutoMerge, cfg.ReviewFrom = *auto, *review
 	start := time.Now()
