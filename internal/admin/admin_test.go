@@ -62,6 +62,11 @@ func TestSamplerDerivesRatesAndLatency(t *testing.T) {
 	if sk.LatencyP50 <= 0 || sk.LatencyP50 > 0.05 || sk.LatencyP99 < 2.5 || sk.LatencyP99 > 5 {
 		t.Errorf("latency p50 %v p99 %v: want p50 within the 0.02 s bucket, p99 within the 3 s one", sk.LatencyP50, sk.LatencyP99)
 	}
+	// Right after a sample, Current still has the totals as of now.
+	m.DLQRecords.WithLabelValues("sink.wh", "rejected").Inc()
+	if p, _ := s.Current(); p.DLQTotal != 1 || p.Sources["app"].EventsPerSec <= 0 {
+		t.Errorf("Current just after a sample: %+v; want the DLQ count as of now and the rate over the previous interval", p)
+	}
 	// An idle interval: rates fall to zero, no latency, success stays 1.
 	s.Sample()
 	p, _ = s.Latest()

@@ -79,6 +79,7 @@ type Sampler struct {
 	keep     int
 
 	mu      sync.Mutex
+	prev    *sample // the one before last
 	last    *sample
 	history []Point
 }
@@ -114,7 +115,7 @@ func (s *Sampler) Sample() {
 			s.history = s.history[len(s.history)-s.keep:]
 		}
 	}
-	s.last = cur
+	s.prev, s.last = s.last, cur
 }
 
 // History returns the points, oldest first.
@@ -134,9 +135,10 @@ func (s *Sampler) Current() (Point, bool) {
 	if s.last == nil {
 		return Point{}, false
 	}
-	if cur.t.Sub(s.last.t) < s.interval/4 && len(s.history) > 0 {
-		// Too short an interval for a rate: the newest point says more.
-		return s.history[len(s.history)-1], true
+	if cur.t.Sub(s.last.t) < s.interval/4 && s.prev != nil {
+		// Too short an interval for a steady rate: measure from the
+		// sample before (the totals are as of now either way).
+		return derive(s.prev, cur), true
 	}
 	return derive(s.last, cur), true
 }
