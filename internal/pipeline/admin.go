@@ -83,6 +83,9 @@ func SendSignal(ctx context.Context, cfg *config.Config, source string, sg postg
 	if src == nil {
 		return sg, admin.BadRequest(fmt.Errorf("no source %q (sources: %s)", source, strings.Join(names, ", ")))
 	}
+	if src.Type != config.SourcePostgres {
+		return sg, admin.BadRequest(fmt.Errorf("source %s is a %s source: a backfill re-reads Postgres tables and does not apply to it", src.Name, src.Type))
+	}
 	switch sg.Type {
 	case "backfill", "pause", "resume", "cancel":
 	default:
