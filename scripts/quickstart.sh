@@ -109,6 +109,15 @@ wait_for "SELECT string_agg(id || ':' || plan, ',' ORDER BY id) FROM analytics.c
 psql -X "$WAREHOUSE_DSN" -c "SELECT id, email, plan, mrr, _syncline_op, _syncline_position, _syncline_synced_at FROM analytics.customers ORDER BY id" \
      -c "SELECT * FROM analytics._syncline_offsets ORDER BY topic, partition"
 
+step "Status (syncline status; the console is http://127.0.0.1:18080/console/)"
+bin/syncline status --config "$work/pipeline.yaml"
+
+step "Reconciliation (syncline diff: the warehouse against the source, by checksums)"
+bin/syncline diff --config "$work/pipeline.yaml" --sink warehouse --settle 1s
+
+step "Audit log: every write to customer 2 and the change that caused it"
+bin/syncline audit --config "$work/pipeline.yaml" --sink warehouse customers id=2
+
 step "Metrics (http://127.0.0.1:18080/metrics)"
 curl -fsS http://127.0.0.1:18080/metrics | grep -E '^syncline_(source_events|sink_writes|duplicates|noop|end_to_end_latency_seconds_(count|sum))' || true
 
