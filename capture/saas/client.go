@@ -221,6 +221,9 @@ func (c *client) once(ctx context.Context, method, url string, body []byte) (*re
 		}
 		return nil, 0, he
 	}
+	if resp.StatusCode == http.StatusNoContent {
+		return &response{header: resp.Header}, 0, nil
+	}
 	v, err := decodeJSON(raw)
 	if err != nil {
 		return nil, 0, errRetryable{fmt.Errorf("%s %s: %w", method, stripQuery(url), err)}

@@ -48,6 +48,9 @@ are part of every record's history.`,
 			if err != nil {
 				return err
 			}
+			if sink.Type != config.SinkPostgres {
+				return fmt.Errorf("sink %s: the audit log is kept by postgres sinks, not %q (a HubSpot sink's ledger records what it last wrote)", sink.Name, sink.Type)
+			}
 			f := warehouse.AuditFilter{Sink: sink.Name, Limit: limit}
 			if f.Table, err = sinkTable(cfg, sink, args[0]); err != nil {
 				return err

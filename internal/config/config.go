@@ -481,10 +481,13 @@ type SinkType string
 // Sink types.
 const (
 	SinkPostgres SinkType = "postgres"
+	// SinkHubSpot upserts into HubSpot CRM objects (sink/hubspot); its
+	// settings are in the sink's hubspot block.
+	SinkHubSpot SinkType = "hubspot"
 )
 
 // SinkTypes lists the supported sink types.
-var SinkTypes = []SinkType{SinkPostgres}
+var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot}
 
 // DeleteMode says how deletes are applied to a sink.
 type DeleteMode string
@@ -544,6 +547,55 @@ type Sink struct {
 	// Reconcile schedules comparisons of the sink's tables with their
 	// sources inside `syncline run` (see `syncline diff`).
 	Reconcile SinkReconcile `yaml:"reconcile"`
+	// HubSpot configures a sink of type hubspot (required for it, not
+	// allowed for others). batch_size is capped at 100 inputs per call
+	// for it; dsn, schema, delete_mode, truncate, audit and reconcile do
+	// not apply.
+	HubSpot HubSpotSink `yaml:"hubspot"`
+}
+
+// HubSpotSink is the hubspot block of a sink of type hubspot.
+type HubSpotSink struct {
+	// Token is a private app access token. Required.
+	Token Secret `yaml:"token"`
+	// BaseURL default https://api.hubapi.com.
+	BaseURL string `yaml:"base_url"`
+	// ObjectType is the CRM object type written (contacts, companies,
+	// deals, tickets or a custom object's type id). Required.
+	ObjectType string `yaml:"object_type"`
+	// IDProperty is the unique property upserts match on, for example
+	// email for contacts. Required; it must be one of Properties.
+	IDProperty string `yaml:"id_property"`
+	// Properties map HubSpot properties to columns or constants.
+	// Required.
+	Properties []HubSpotSinkProperty `yaml:"properties"`
+	// DeleteMode is archive (default: a deleted row archives its object)
+	// or ignore.
+	DeleteMode string `yaml:"delete_mode"`
+	// RequestsPerSecond paces API calls; default 9 (private apps allow
+	// 100 per 10 s).
+	RequestsPerSecond int `yaml:"requests_per_second"`
+}
+
+// HubSpotSinkProperty maps one HubSpot property.
+type HubSpotSinkProperty struct {
+	// Name is the HubSpot property. Required, unique.
+	Name string `yaml:"name"`
+	// From is the source column; Transform an optional normalizer
+	// (email, phone, country, company_name, trim, lowercase, uppercase);
+	// Region the default region for phone.
+	From      string `yaml:"from"`
+	Transform string `yaml:"transform"`
+	Region    string `yaml:"region"`
+	// Value is a constant, or the default when the column is NULL.
+	Value string `yaml:"value"`
+	// Required makes a row without a value invalid (parked in the DLQ).
+	Required bool `yaml:"required"`
+}
+
+// IsSet reports whether the hubspot block is present.
+func (h HubSpotSink) IsSet() bool {
+	return h.Token.IsSet() || h.BaseURL != "" || h.ObjectType != "" || h.IDProperty != "" || len(h.Properties) > 0 || h.DeleteMode != "" || h.RequestsPerSecond != 0
 }
 
 // SinkReconcile configures a sink's scheduled reconciliation: every

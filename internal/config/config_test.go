@@ -123,6 +123,20 @@ func TestLoad(t *testing.T) {
 				Truncate:     TruncateIgnore,
 				Audit:        SinkAudit{Enabled: true, Retention: 168 * time.Hour},
 				Reconcile:    SinkReconcile{Interval: time.Hour, Repair: true, Settle: 10 * time.Second},
+			}, {
+				Name: "crm_out", Type: SinkHubSpot, Schema: "public", From: []string{"app.public.customers"},
+				BatchSize: 50, BatchTimeout: 2 * time.Second, DeleteMode: DeleteHard, Truncate: TruncateApply,
+				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
+				HubSpot: HubSpotSink{
+					Token: "pat-na1-example", BaseURL: "https://api.hubapi.com", ObjectType: "contacts", IDProperty: "email",
+					DeleteMode: "ignore", RequestsPerSecond: 8,
+					Properties: []HubSpotSinkProperty{
+						{Name: "email", From: "email", Transform: "email", Required: true},
+						{Name: "phone", From: "phone", Transform: "phone", Region: "US"},
+						{Name: "firstname", From: "first_name"},
+						{Name: "lifecyclestage", Value: "lead"},
+					},
+				},
 			}},
 		}
 		want.meta = got.meta

@@ -373,7 +373,14 @@ func (v *validator) sinks(sinks []Sink) {
 		case !slices.Contains(SinkTypes, s.Type):
 			v.errorf(p+".type", "unsupported sink type %q; supported sink types: %s", s.Type, listOf(SinkTypes))
 		}
-		v.dsn(p+".dsn", s.DSN)
+		if s.Type == SinkHubSpot {
+			v.hubspotSink(p, s)
+		} else {
+			if s.HubSpot.IsSet() {
+				v.errorf(p+".hubspot", "only for a sink of type hubspot")
+			}
+			v.dsn(p+".dsn", s.DSN)
+		}
 		if s.Schema == "" {
 			v.errorf(p+".schema", "must not be empty; remove it to use the default %q", defaultSinkSchema)
 		} else if _, err := parseIdent(s.Schema); err != nil {

@@ -12,6 +12,7 @@ type Metrics struct {
 	EndToEndLatency    *prometheus.HistogramVec // sink
 	SinkWrites         *prometheus.CounterVec   // sink, result
 	SinkErrors         *prometheus.CounterVec   // sink, kind
+	SinkAPICalls       *prometheus.CounterVec   // sink, endpoint, result
 	DLQRecords         *prometheus.CounterVec   // stage, reason
 	DuplicatesDropped  *prometheus.CounterVec   // stage
 	NoopUpdatesDropped prometheus.Counter
@@ -42,6 +43,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		SinkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncline_sink_errors_total", Help: "Sink errors by kind (retryable, permanent, decode).",
 		}, []string{"sink", "kind"}),
+		SinkAPICalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncline_sink_api_calls_total", Help: "API calls of SaaS sinks, by endpoint (upsert, archive) and result (ok, error); retried attempts count once.",
+		}, []string{"sink", "endpoint", "result"}),
 		DLQRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncline_dlq_records_total", Help: "Records parked in the dead-letter topic, by stage and reason.",
 		}, []string{"stage", "reason"}),
@@ -68,6 +72,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"sink", "table"}),
 	}
 	reg.MustRegister(m.BackfillRows, m.DriftRows, m.ReconciledRows)
+	reg.MustRegister(m.SinkAPICalls)
 	reg.MustRegister(m.SourceEvents, m.SourceLagBytes, m.EndToEndLatency, m.SinkWrites, m.SinkErrors,
 		m.DLQRecords, m.DuplicatesDropped, m.NoopUpdatesDropped, m.ConsumerLag, m.ToastRereads)
 	return m

@@ -50,6 +50,9 @@ func adminOptions(cfg *config.Config, o Options, comps []named, reg *prometheus.
 				if s.Name != q.Sink {
 					continue
 				}
+				if s.Type != config.SinkPostgres {
+					return nil, admin.BadRequest(fmt.Errorf("sink %q is of type %s: only postgres sinks keep an audit log", q.Sink, s.Type))
+				}
 				es, err := warehouse.QueryAuditDSN(ctx, s.DSN.Value(), s.SchemaName(), warehouse.AuditFilter{Sink: q.Sink, Table: q.Table, Key: q.Key, Since: q.Since, Limit: q.Limit})
 				if es == nil {
 					es = []warehouse.AuditEntry{}

@@ -370,6 +370,14 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 				}
 				closers = append(closers, prod.Close)
 			}
+			if s.Type == config.SinkHubSpot {
+				sk, err := hubspotSink(cfg, s, o, gopts, serde, m, log)
+				if err != nil {
+					return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
+				}
+				comps = append(comps, named{"sink " + s.Name, sk})
+				continue
+			}
 			wc := warehouse.Config{
 				Name: s.Name, DSN: s.DSN.Value(), Schema: s.SchemaName(), BatchSize: s.BatchSize, BatchTimeout: s.BatchTimeout,
 				SoftDelete: s.DeleteMode == config.DeleteSoft, IgnoreTruncate: s.Truncate == config.TruncateIgnore,

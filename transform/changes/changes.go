@@ -49,6 +49,7 @@ import (
 	"syncline/internal/dlq"
 	"syncline/internal/kafka"
 	"syncline/internal/metrics"
+	"syncline/internal/retry"
 	"syncline/internal/topics"
 	"syncline/schemas"
 	"syncline/transform/state"
@@ -227,7 +228,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			if err := sess.Begin(); err == nil {
 				_, _ = sess.End(context.WithoutCancel(ctx), kgo.TryAbort)
 			}
-			sleepCtx(ctx, time.Second)
+			retry.Sleep(ctx, time.Second)
 			continue
 		}
 		if err := p.begin(ctx, sess); err != nil {
@@ -258,7 +259,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			} else {
 				p.log.Warn("ending transaction failed; state will be restored from the changelog", "err", err)
 			}
-			sleepCtx(ctx, retryDelay(failures))
+			retry.Sleep(ctx, retry.Delay(failures))
 			failures++
 			if ctx.Err() != nil {
 				return nil
@@ -320,30 +321,12 @@ func (p *Processor) abortOpen(ctx context.Context, sess *kgo.GroupTransactSessio
 			return nil
 		}
 		p.log.Warn("aborting the open transaction failed; retrying", "attempt", i+1, "err", err)
-		sleepCtx(ctx, retryDelay(i))
+		retry.Sleep(ctx, retry.Delay(i))
 		if ctx.Err() != nil {
 			return nil
 		}
 	}
 	return fmt.Errorf("abort transaction: %w", err)
-}
-
-// retryDelay is the pause after the n-th consecutive failed batch (a
-// source that cannot be reached for a re-read, a broker hiccup): 0.5 s
-// doubling to 30 s.
-func retryDelay(n int) time.Duration {
-	d := 500 * time.Millisecond
-	for i := 0; i < n && d < 30*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 30*time.Second)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }
 
 func (p *Processor) forget(_ context.Context, _ *kgo.Client, rs map[string][]int32) {

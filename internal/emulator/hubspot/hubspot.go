@@ -17,6 +17,9 @@
 //     X-HubSpot-RateLimit-* headers, which are also sent on every response.
 //   - Injectable faults: 5xx bursts, 429 storms, slow, garbage and truncated
 //     bodies.
+//   - Writes for sinks (write.go): batch upsert by idProperty (200, 207
+//     Multi-Status, 400 for invalid values) and batch archive, counted
+//     per call and per object.
 //
 // Objects carry hs_object_id, createdate, lastmodifieddate and
 // hs_lastmodifieddate besides their own properties; many objects may share
@@ -141,6 +144,7 @@ type Server struct {
 	window  time.Time // start of the rate-limit interval
 	used    int
 	stats   Stats
+	w       writeState // write endpoints (write.go)
 }
 
 // New returns an emulator.
@@ -329,6 +333,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.search(w, r, typ)
 	case action == "" && r.Method == http.MethodGet:
 		s.list(w, r, typ)
+	case (action == "batch/upsert" || action == "batch/archive") && r.Method == http.MethodPost:
+		s.write(w, r, typ, action)
 	default:
 		writeError(w, http.StatusMethodNotAllowed, "VALIDATION_ERROR", r.Method+" "+r.URL.Path+" is not supported by the emulator")
 	}

@@ -8,7 +8,7 @@ package match
 //	n:  Soundex(surname) + Soundex(canonical given name)  per nickname group
 //	ln: surname + postal code (or city)     given-name typos, unknown nicknames
 //	fl: canonical given name + postal code  surname typos and changes
-//	eb: first 4 characters of the local part + domain   local-part typos
+//	eb: first 4 (free mail: 6) characters of the local part + domain   local-part typos
 //	el: local part (6+ characters)          same handle at another domain
 //	ps: last 7 digits of the phone          country/area code differences
 //	c:  company's first word + Soundex(surname)
@@ -56,9 +56,16 @@ func blockingKeys(p *prepared, buf []string) []string {
 		}
 	}
 	if p.emailDomain != "" && !p.roleEmail && p.emailLocal != "" {
+		// At a free-mail domain four letters are shared by thousands
+		// ("john" at gmail.com); six keep the block small and still
+		// catch a typo after them.
+		n := 4
+		if p.freeMail {
+			n = 6
+		}
 		prefix := p.emailLocal
-		if len(prefix) > 4 {
-			prefix = prefix[:4]
+		if len(prefix) > n {
+			prefix = prefix[:n]
 		}
 		buf = append(buf, "eb:"+prefix+"@"+p.emailDomain)
 		if len(p.emailLocal) >= 6 {

@@ -46,28 +46,44 @@ func normValue(v any) (any, error) {
 
 func equal(a, b any) bool { return schemas.ValueEqual(a, b) }
 
-// kindRank orders values of different kinds: null < bool < number <
-// string < time < duration < bytes < array.
-func kindRank(v any) int {
+// typeRank orders the Go types of values: null < bool < int32 < int64 <
+// float32 < float64 < *big.Rat < string < time < duration < bytes < array.
+func typeRank(v any) int {
 	switch v.(type) {
 	case nil:
 		return 0
 	case bool:
 		return 1
-	case int32, int64, float32, float64, *big.Rat:
+	case int32:
 		return 2
-	case string:
+	case int64:
 		return 3
-	case time.Time:
+	case float32:
 		return 4
-	case time.Duration:
+	case float64:
 		return 5
-	case []byte:
+	case *big.Rat:
 		return 6
-	case []any:
+	case string:
 		return 7
+	case time.Time:
+		return 8
+	case time.Duration:
+		return 9
+	case []byte:
+		return 10
+	case []any:
+		return 11
 	}
-	return 8
+	return 12
+}
+
+// kindRank is typeRank with the numeric types as one kind (2).
+func kindRank(v any) int {
+	if r := typeRank(v); r < 2 || r > 6 {
+		return r
+	}
+	return 2
 }
 
 // compareValues is a total order over the values normValue accepts;
@@ -94,7 +110,7 @@ func compareValues(a, b any) int {
 		if c := compareNumbers(a, b); c != 0 {
 			return c
 		}
-		return cmpInt(numType(a), numType(b))
+		return cmpInt(typeRank(a), typeRank(b))
 	case string:
 		return strings.Compare(x, b.(string))
 	case time.Time:
@@ -123,20 +139,6 @@ func cmpInt[T int | int64](a, b T) int {
 		return 1
 	}
 	return 0
-}
-
-func numType(v any) int {
-	switch v.(type) {
-	case int32:
-		return 0
-	case int64:
-		return 1
-	case float32:
-		return 2
-	case float64:
-		return 3
-	}
-	return 4
 }
 
 func isNumber(v any) bool { return kindRank(v) == 2 }

@@ -1,0 +1,177 @@
+package hubspot
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"syncline/transform/quality"
+)
+
+// Property maps one HubSpot property: from a column (optionally through a
+// normalizer) or a constant value.
+type Property struct {
+	// From is the column of the change's after image.
+	From string
+	// Transform is a normalizer applied to the column's value: email,
+	// phone, country, company_name, trim, lowercase, uppercase.
+	Transform quality.Normalizer
+	// Region is the default region of phone numbers without a country
+	// code (ISO 3166-1 alpha-2), for Transform phone.
+	Region string
+	// Value is a constant, or the default when the column is NULL.
+	Value string
+	// Required: a row without a value is invalid (parked in the DLQ).
+	Required bool
+}
+
+// Transforms lists the normalizers a property mapping may use.
+var Transforms = []quality.Normalizer{
+	quality.NormalizeEmail, quality.NormalizePhone, quality.NormalizeCountry, quality.NormalizeCompany,
+	quality.NormalizeTrim, quality.NormalizeLower, quality.NormalizeUpper,
+}
+
+// Delete modes.
+const (
+	DeleteArchive = "archive"
+	DeleteIgnore  = "ignore"
+)
+
+// Config configures one HubSpot sink.
+type Config struct {
+	// Name is the sink's name: metrics label, consumer group
+	// syncline-sink-<Name>, ledger changelog <prefix>.state.sink.<Name>.
+	Name string
+	// BaseURL of the API; default https://api.hubapi.com.
+	BaseURL string
+	// Token is the private app access token. It is never logged.
+	Token string
+	// ObjectType is the CRM object type written (contacts, companies,
+	// ...).
+	ObjectType string
+	// IDProperty is the unique property upserts match on (email for
+	// contacts, or a custom unique property). It must be mapped.
+	IDProperty string
+	// Properties maps HubSpot property names to their source.
+	Properties map[string]Property
+	// Topics are the change topics to consume.
+	Topics []string
+	// BatchSize is the most inputs per API call, 1..100; default 100.
+	BatchSize int
+	// BatchTimeout bounds how long a batch collects records after its
+	// first one; default 500ms.
+	BatchTimeout time.Duration
+	// DeleteMode is archive (default) or ignore.
+	DeleteMode string
+	// RequestsPerSecond paces API calls; default 9 (HubSpot private
+	// apps allow 100 per 10 s). Burst default 1. MaxConcurrent default 2.
+	RequestsPerSecond float64
+	Burst             int
+	// RequestTimeout bounds one HTTP attempt; default 60s.
+	RequestTimeout time.Duration
+	// MaxAttempts per API call before the batch is retried from the
+	// committed offsets; default 8. InitialBackoff 500ms, MaxBackoff 30s.
+	MaxAttempts                int
+	InitialBackoff, MaxBackoff time.Duration
+
+	// Kafka and state settings.
+	TopicPrefix string
+	Partitions  int32 // of the ledger changelog
+	RF          int16
+	InstanceID  string
+	StateDir    string
+	StateKey    []byte
+	TxnTimeout  time.Duration
+}
+
+// Defaults.
+const (
+	DefaultBaseURL      = "https://api.hubapi.com"
+	DefaultBatchSize    = 100
+	DefaultBatchTimeout = 500 * time.Millisecond
+	DefaultRPS          = 9
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Name == "" {
+		return c, fmt.Errorf("hubspot sink: name is empty")
+	}
+	errf := func(f string, a ...any) error {
+		return fmt.Errorf("hubspot sink %q: "+f, append([]any{c.Name}, a...)...)
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = DefaultBaseURL
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, errf("base_url %q is not an http:// or https:// URL", c.BaseURL)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.Token == "" {
+		return c, errf("token is empty")
+	}
+	if c.ObjectType == "" {
+		return c, errf("object_type is empty")
+	}
+	if c.IDProperty == "" {
+		return c, errf("id_property is empty")
+	}
+	if _, ok := c.Properties[c.IDProperty]; !ok {
+		return c, errf("id_property %q is not in properties; map it, for example %s: {from: %s}", c.IDProperty, c.IDProperty, c.IDProperty)
+	}
+	for name, p := range c.Properties {
+		if p.From == "" && p.Value == "" {
+			return c, errf("properties.%s: set from (a column) or value (a constant)", name)
+		}
+		if p.Transform != "" && !containsNorm(Transforms, p.Transform) {
+			return c, errf("properties.%s.transform: unknown %q", name, p.Transform)
+		}
+	}
+	if len(c.Topics) == 0 {
+		return c, errf("no topics")
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchSize > 100 {
+		return c, errf("batch_size %d: HubSpot batch endpoints take at most 100 inputs", c.BatchSize)
+	}
+	if c.BatchTimeout <= 0 {
+		c.BatchTimeout = DefaultBatchTimeout
+	}
+	switch c.DeleteMode {
+	case "":
+		c.DeleteMode = DeleteArchive
+	case DeleteArchive, DeleteIgnore:
+	default:
+		return c, errf("delete_mode %q: use archive or ignore", c.DeleteMode)
+	}
+	if c.RequestsPerSecond <= 0 {
+		c.RequestsPerSecond = DefaultRPS
+	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = "syncline"
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 4
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = "0"
+	}
+	if c.StateDir == "" {
+		return c, errf("no state directory")
+	}
+	if c.TxnTimeout <= 0 {
+		c.TxnTimeout = 60 * time.Second
+	}
+	return c, nil
+}
+
+func containsNorm(l []quality.Normalizer, n quality.Normalizer) bool {
+	for _, x := range l {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
