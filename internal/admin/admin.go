@@ -29,6 +29,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -146,6 +148,12 @@ type handler struct {
 	readyMu sync.Mutex
 }
 
+// auth guards /api: the bearer token when one is configured; and, against
+// a web page the operator happens to open (cross-site requests, DNS
+// rebinding), requests that change something must be JSON (a browser
+// cannot send that cross-origin without a CORS preflight, which this
+// server never grants), and without a token only requests addressed to an
+// IP literal or localhost are served (a rebound host name is refused).
 func (h *handler) auth(next http.Handler) http.Handler {
 	want := []byte("Bearer " + h.o.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -154,8 +162,28 @@ func (h *handler) auth(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (http.token)")
 			return
 		}
+		if h.o.Token == "" && !directHost(r.Host) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("the admin API has no token (http.token), so it only answers requests addressed to localhost or an IP address, not %q: set http.token to use it by name", r.Host))
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, "send the request body as JSON (Content-Type: application/json)")
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// directHost reports whether a Host header names localhost or an IP
+// literal.
+func directHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -124,6 +124,9 @@ func TestHandler(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
+		if method == "POST" && !strings.Contains(path, "form") {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -160,6 +163,13 @@ func TestHandler(t *testing.T) {
 			t.Errorf("%s: %s %s: %d %s; want %d containing %q", c.name, c.method, c.path, code, body, c.code, c.has)
 		}
 	}
+	// A web page cannot post a form or text to the API.
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/backfills", strings.NewReader(`{"source":"app"}`))
+	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Content-Type", "text/plain")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("POST as text/plain: %v %v, want 415", resp.StatusCode, err)
+	}
 	if len(sent) != 2 || sent[1].Type != "pause" || sent[1].ID != "b1/public.t" {
 		t.Errorf("signals sent: %+v", sent)
 	}
@@ -170,5 +180,27 @@ func TestHandler(t *testing.T) {
 	resp.Body.Close()
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("console CSP %q", csp)
+	}
+}
+
+// Without a token, a request addressed to a host name (a DNS-rebinding
+// page) is refused; localhost and IP addresses are served.
+func TestNoTokenServesOnlyDirectHosts(t *testing.T) {
+	h := Handler(Options{Components: []Component{{Name: "x", Ready: func() bool { return true }}}})
+	for host, want := range map[string]int{"127.0.0.1:8080": 200, "localhost:8080": 200, "[::1]:8080": 200, "10.0.0.5": 200, "evil.example.com:8080": 403, "syncline.svc": 403} {
+		req := httptest.NewRequest("GET", "/api/v1/status", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %s: %d, want %d (%s)", host, rec.Code, want, rec.Body)
+		}
+	}
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Host = "evil.example.com"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code == 403 {
+		t.Errorf("/metrics refused by host name; the host check is for /api only")
 	}
 }

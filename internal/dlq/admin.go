@@ -309,6 +309,7 @@ func readAll(ctx context.Context, opts []kgo.Opt, topic string, fn func(*kgo.Rec
 		return err
 	}
 	defer rd.Close()
+	idle := time.Duration(0)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		fs := rd.PollFetches(pctx)
@@ -336,8 +337,13 @@ func readAll(ctx context.Context, opts []kgo.Opt, topic string, fn func(*kgo.Rec
 		if last+1 >= end.Offset {
 			return nil
 		}
-		if last < 0 {
-			// Nothing for 5 s below the end: the rest was compacted away.
+		if last >= 0 {
+			idle = 0
+			continue
+		}
+		// Nothing below the end for a while: the rest was compacted away
+		// (a slow connection gets 15 s before that is assumed).
+		if idle += 5 * time.Second; idle >= 15*time.Second {
 			return nil
 		}
 	}

@@ -478,6 +478,23 @@ func TestRepairHealsThroughTheSink(t *testing.T) {
 	if got := w.whCount(`SELECT count(*) FROM analytics.items WHERE region = 1 AND id = 8 AND name = 'newer'`); got != 1 {
 		t.Errorf("the newer row was overwritten by an older repair")
 	}
+
+	// An "extra" row the source holds again by the time of the repair
+	// (deleted and re-inserted after the diff) is upserted, not deleted.
+	back := &Result{KeyColumns: []string{"region", "id"}, Extra: [][]string{{"0", "77"}}}
+	rep, err = d.repairer.Repair(w.ctx, w.table(), back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deletes != 0 || rep.Upserts != 1 {
+		t.Errorf("repair of an extra key the source has: %+v, want 1 upsert and no delete", rep)
+	}
+	testenv.WaitFor(t, time.Minute, "the sink consumed the last repair record", func() bool {
+		return w.whCount(`SELECT coalesce(sum(next_offset), 0) FROM analytics._syncline_offsets WHERE topic = '`+d.repairer.Topic+`'`) == 5
+	})
+	if got := w.whCount(`SELECT count(*) FROM analytics.items WHERE region = 0 AND id = 77`); got != 1 {
+		t.Errorf("the row the source holds is gone from the warehouse after the repair")
+	}
 }
 
 func TestSchedulerReportsDriftAndRepairs(t *testing.T) {

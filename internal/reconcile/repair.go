@@ -125,33 +125,73 @@ func (r *Repairer) Repair(ctx context.Context, t Table, res *Result) (Repaired, 
 		recs = append(recs, &kgo.Record{Topic: r.Topic, Key: k, Value: v})
 		return nil
 	}
+	// The rows to upsert and the extra keys are read in one snapshot (taken
+	// after the position): an extra key the source has again by then (deleted
+	// and re-inserted after the diff) is upserted with its current row, not
+	// deleted, so the repair never removes a row the source holds.
 	upserts := append(append([][]string{}, res.Missing...), res.Different...)
-	if len(upserts) > 0 {
-		rows, err := readRows(ctx, conn, t, tbl, keyCols, upserts)
+	keyText := func(k []string) (string, error) {
+		var parts []string
+		for i, c := range keyCols {
+			v, err := schemas.ParseText(c, k[i])
+			if err != nil {
+				return "", err
+			}
+			s, err := schemas.FormatText(c, v)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, "\x00"), nil
+	}
+	if all := append(append([][]string{}, upserts...), res.Extra...); len(all) > 0 {
+		rows, err := readRows(ctx, conn, t, tbl, keyCols, all)
 		if err != nil {
 			return out, fmt.Errorf("%s: read rows to repair: %w", t.Name(), err)
 		}
-		out.Gone = len(upserts) - len(rows)
+		present := map[string]bool{}
 		for _, row := range rows {
+			k := make([]string, len(keyCols))
+			for i, c := range keyCols {
+				if k[i], err = schemas.FormatText(c, row[c.Field]); err != nil {
+					return out, fmt.Errorf("%s: row key: %w", t.Name(), err)
+				}
+			}
+			kt, err := keyText(k)
+			if err != nil {
+				return out, fmt.Errorf("%s: row key: %w", t.Name(), err)
+			}
+			present[kt] = true
 			if err := add(&schemas.Change{Table: tbl, Op: schemas.OpRead, After: row, Source: src, TsMs: now}); err != nil {
 				return out, err
 			}
 		}
 		out.Upserts = len(rows)
-	}
-	for _, k := range res.Extra {
-		key := schemas.Row{}
-		for i, c := range keyCols {
-			v, err := schemas.ParseText(c, k[i])
+		for _, k := range upserts {
+			if kt, err := keyText(k); err == nil && !present[kt] {
+				out.Gone++
+			}
+		}
+		for _, k := range res.Extra {
+			kt, err := keyText(k)
 			if err != nil {
 				return out, fmt.Errorf("%s: extra row key: %w", t.Name(), err)
 			}
-			key[c.Field] = v
+			if present[kt] {
+				continue // back in the source: upserted above
+			}
+			key := schemas.Row{}
+			for i, c := range keyCols {
+				if key[c.Field], err = schemas.ParseText(c, k[i]); err != nil {
+					return out, fmt.Errorf("%s: extra row key: %w", t.Name(), err)
+				}
+			}
+			if err := add(&schemas.Change{Table: tbl, Op: schemas.OpDelete, Key: key, Before: key, Source: src, TsMs: now}); err != nil {
+				return out, err
+			}
+			out.Deletes++
 		}
-		if err := add(&schemas.Change{Table: tbl, Op: schemas.OpDelete, Key: key, Before: key, Source: src, TsMs: now}); err != nil {
-			return out, err
-		}
-		out.Deletes++
 	}
 	if err := r.Producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return out, fmt.Errorf("%s: produce repair records to %s: %w", t.Name(), r.Topic, err)
