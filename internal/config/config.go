@@ -484,10 +484,13 @@ const (
 	// SinkHubSpot upserts into HubSpot CRM objects (sink/hubspot); its
 	// settings are in the sink's hubspot block.
 	SinkHubSpot SinkType = "hubspot"
+	// SinkWebhook POSTs signed batches of change events to a URL
+	// (sink/webhook); its settings are in the sink's webhook block.
+	SinkWebhook SinkType = "webhook"
 )
 
 // SinkTypes lists the supported sink types.
-var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot}
+var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot, SinkWebhook}
 
 // DeleteMode says how deletes are applied to a sink.
 type DeleteMode string
@@ -552,6 +555,12 @@ type Sink struct {
 	// for it; dsn, schema, delete_mode, truncate, audit and reconcile do
 	// not apply.
 	HubSpot HubSpotSink `yaml:"hubspot"`
+	// Webhook configures a sink of type webhook (required for it, not
+	// allowed for others). batch_size is the most events per POST and
+	// batch_timeout how long a batch collects;
+	// dsn, schema, delete_mode, truncate, audit and reconcile do not
+	// apply.
+	Webhook WebhookSink `yaml:"webhook"`
 }
 
 // HubSpotSink is the hubspot block of a sink of type hubspot.

@@ -137,6 +137,14 @@ func TestLoad(t *testing.T) {
 						{Name: "lifecyclestage", Value: "lead"},
 					},
 				},
+			}, {
+				Name: "hook_out", Type: SinkWebhook, Schema: "public", From: []string{"app.public.customers"},
+				BatchSize: 200, BatchTimeout: time.Second, DeleteMode: DeleteHard, Truncate: TruncateApply,
+				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
+				Webhook: WebhookSink{
+					URL: "https://hooks.example.com/syncline", Secret: "whsec-example",
+					Headers: []WebhookHeader{{Name: "Authorization", Value: "Bearer example"}}, Timeout: 10 * time.Second,
+				},
 			}},
 		}
 		want.meta = got.meta

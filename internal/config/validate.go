@@ -373,9 +373,18 @@ func (v *validator) sinks(sinks []Sink) {
 		case !slices.Contains(SinkTypes, s.Type):
 			v.errorf(p+".type", "unsupported sink type %q; supported sink types: %s", s.Type, listOf(SinkTypes))
 		}
-		if s.Type == SinkHubSpot {
+		if s.Type != SinkWebhook && s.Webhook.IsSet() {
+			v.errorf(p+".webhook", "only for a sink of type webhook")
+		}
+		switch s.Type {
+		case SinkHubSpot:
 			v.hubspotSink(p, s)
-		} else {
+		case SinkWebhook:
+			if s.HubSpot.IsSet() {
+				v.errorf(p+".hubspot", "only for a sink of type hubspot")
+			}
+			v.webhookSink(p, s)
+		default:
 			if s.HubSpot.IsSet() {
 				v.errorf(p+".hubspot", "only for a sink of type hubspot")
 			}

@@ -378,6 +378,14 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 				comps = append(comps, named{"sink " + s.Name, sk})
 				continue
 			}
+			if s.Type == config.SinkWebhook {
+				sk, err := webhookSink(cfg, s, o, gopts, serde, dlq.New(topics.DLQ(prefix), prod, m), m, log)
+				if err != nil {
+					return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
+				}
+				comps = append(comps, named{"sink " + s.Name, sk})
+				continue
+			}
 			wc := warehouse.Config{
 				Name: s.Name, DSN: s.DSN.Value(), Schema: s.SchemaName(), BatchSize: s.BatchSize, BatchTimeout: s.BatchTimeout,
 				SoftDelete: s.DeleteMode == config.DeleteSoft, IgnoreTruncate: s.Truncate == config.TruncateIgnore,

@@ -211,6 +211,10 @@ func (s *Sink) Run(ctx context.Context) error {
 	return nil
 }
 
+// shutdownGrace is how long a batch in flight may take to finish once the
+// sink is asked to stop.
+const shutdownGrace = 10 * time.Second
+
 type fatalError struct{ error }
 
 func (e fatalError) Unwrap() error { return e.error }
@@ -218,31 +222,7 @@ func (e fatalError) Unwrap() error { return e.error }
 // poll collects up to 10 × batch_size records for at most batch_timeout
 // after the first one.
 func (s *Sink) poll(ctx context.Context, sess *kgo.GroupTransactSession) kgo.Fetches {
-	max := 10 * s.cfg.BatchSize
-	fs := sess.PollRecords(ctx, max)
-	fs.EachError(func(t string, p int32, err error) {
-		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
-		}
-	})
-	if fs.NumRecords() == 0 {
-		return fs
-	}
-	deadline := time.Now().Add(s.cfg.BatchTimeout)
-	for n := fs.NumRecords(); n < max; n = fs.NumRecords() {
-		left := time.Until(deadline)
-		if left <= 0 {
-			break
-		}
-		pctx, cancel := context.WithTimeout(ctx, left)
-		more := sess.PollRecords(pctx, max-n)
-		cancel()
-		if more.NumRecords() == 0 {
-			break
-		}
-		fs = append(fs, more...)
-	}
-	return fs
+	return kafka.PollBatch(ctx, sess.PollRecords, 10*s.cfg.BatchSize, s.cfg.BatchTimeout, s.log)
 }
 
 // batch writes one batch and commits it; an error means nothing of it
@@ -263,9 +243,13 @@ func (s *Sink) batch(ctx context.Context, sess *kgo.GroupTransactSession, d *dlq
 			return err
 		}
 	}
-	// The writes and the commit run to completion even when shutting
-	// down, so a batch does not stop between its calls.
-	wctx := context.WithoutCancel(ctx)
+	// A shutdown gives the batch shutdownGrace to finish; past that (a
+	// rate-limit or 5xx storm) its calls stop and it aborts: nothing is
+	// committed, and the next run re-sends the same idempotent upserts.
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer wcancel()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, wcancel) })
+	defer stopGrace()
 	w := &work{s: s, pending: map[string]*pendingRec{}}
 	fs.EachRecord(w.add)
 	if err := w.write(wctx); err != nil {
