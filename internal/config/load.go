@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -240,6 +241,26 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, line int) {
 		default:
 			d.errorf(line, path, "expected true or false, got %s", describeScalar(s))
 		}
+	case t.Kind() == reflect.Float64:
+		s, ok := d.scalar(n, path, line, "a number")
+		if !ok {
+			return
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.errorf(line, path, "expected a number, got %s", describeScalar(s))
+			return
+		}
+		v.SetFloat(f)
+	case t.Kind() == reflect.Pointer:
+		elem := reflect.New(t.Elem())
+		if def, ok := elem.Interface().(defaulter); ok {
+			def.setDefaults()
+		}
+		d.decode(n, elem.Elem(), path, line)
+		v.Set(elem)
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
+		d.decodeMap(n, v, path, line)
 	case t.Kind() == reflect.Slice:
 		d.decodeList(n, v, path, line)
 	case t.Kind() == reflect.Struct:
@@ -274,6 +295,37 @@ func (d *decoder) decodeList(n *yaml.Node, v reflect.Value, path string, line in
 	v.Set(list)
 }
 
+// decodeMap decodes a mapping with free keys (names the user chooses, such
+// as field names) into a map with string keys.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string, line int) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(line, path, "expected a mapping (name: value pairs), got %s", describeNode(n))
+		return
+	}
+	m := reflect.MakeMap(v.Type())
+	seen := map[string]int{}
+	for _, p := range d.pairs(n, path, map[*yaml.Node]bool{}) {
+		if p.key.Kind != yaml.ScalarNode || p.key.Value == "" {
+			d.errorf(p.key.Line, path, "keys must be non-empty plain strings, got %s", describeNode(p.key))
+			continue
+		}
+		key := p.key.Value
+		child := joinPath(path, key)
+		if first, dup := seen[key]; dup {
+			d.errorf(p.key.Line, child, "duplicate key %q (first set on line %d); remove one of them", key, first)
+			continue
+		}
+		seen[key] = p.key.Line
+		elem := reflect.New(v.Type().Elem())
+		if def, ok := elem.Interface().(defaulter); ok {
+			def.setDefaults()
+		}
+		d.decode(p.value, elem.Elem(), child, p.key.Line)
+		m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), elem.Elem())
+	}
+	v.Set(m)
+}
+
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line int) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(line, path, "expected a mapping (key: value pairs), got %s", describeNode(n))
@@ -305,7 +357,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line 
 			})
 			continue
 		}
-		d.decode(p.value, v.Field(idx), child, p.key.Line)
+		d.decode(p.value, v.FieldByIndex(idx), child, p.key.Line)
 	}
 }
 
@@ -425,7 +477,7 @@ func parentPath(p string) string {
 // structFields maps the yaml keys of a struct type to field indexes.
 type structFields struct {
 	keys  []string // in declaration order
-	index map[string]int
+	index map[string][]int
 }
 
 var fieldCache sync.Map // reflect.Type -> *structFields
@@ -434,15 +486,27 @@ func fieldsOf(t reflect.Type) *structFields {
 	if f, ok := fieldCache.Load(t); ok {
 		return f.(*structFields)
 	}
-	f := &structFields{index: map[string]int{}}
+	f := &structFields{index: map[string][]int{}}
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		key, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		if !sf.IsExported() || key == "" || key == "-" {
+		key, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if !sf.IsExported() || key == "-" {
+			continue
+		}
+		if key == "" && opts == "inline" && sf.Type.Kind() == reflect.Struct {
+			// The embedded struct's keys are this struct's keys.
+			in := fieldsOf(sf.Type)
+			for _, k := range in.keys {
+				f.keys = append(f.keys, k)
+				f.index[k] = append([]int{i}, in.index[k]...)
+			}
+			continue
+		}
+		if key == "" {
 			continue
 		}
 		f.keys = append(f.keys, key)
-		f.index[key] = i
+		f.index[key] = []int{i}
 	}
 	fieldCache.Store(t, f)
 	return f
