@@ -216,7 +216,7 @@ func (c *client) once(ctx context.Context, method, url string, body []byte) (*re
 	wait := c.notePause(resp.Header)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		he := &HTTPError{Method: method, URL: stripQuery(url), Status: resp.StatusCode, Body: snippet(raw)}
-		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || c.retryOn(raw) {
 			return nil, max(retryAfter(resp.Header), wait), errRetryable{he}
 		}
 		return nil, 0, he
@@ -229,6 +229,16 @@ func (c *client) once(ctx context.Context, method, url string, body []byte) (*re
 		return nil, 0, errRetryable{fmt.Errorf("%s %s: %w", method, stripQuery(url), err)}
 	}
 	return &response{header: resp.Header, body: v}, 0, nil
+}
+
+// retryOn reports whether a 4xx body holds one of Retry.RetryOn.
+func (c *client) retryOn(body []byte) bool {
+	for _, s := range c.cfg.Retry.RetryOn {
+		if s != "" && bytes.Contains(body, []byte(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // notePause reads the provider's rate-limit headers: with nothing left in

@@ -90,6 +90,10 @@ type Retry struct {
 	// InitialBackoff default 500ms; MaxBackoff default 30s.
 	InitialBackoff time.Duration `yaml:"initial_backoff"`
 	MaxBackoff     time.Duration `yaml:"max_backoff"`
+	// RetryOn lists strings whose presence in the body of a 4xx answer
+	// makes it retried like a 429 (Salesforce answers its API limit with
+	// 403 REQUEST_LIMIT_EXCEEDED). Default none.
+	RetryOn []string `yaml:"retry_on"`
 }
 
 // Object describes one object type.
@@ -100,7 +104,9 @@ type Object struct {
 	// Request fetches changed objects. Its templates see .Since/.Until
 	// (the window, formatted as Cursor.Format), .SinceMs/.UntilMs,
 	// .CursorID, .PageToken, .Offset, .Page, .Limit and .Tie (see
-	// Pagination.TieBreak); func json quotes.
+	// Pagination.TieBreak); func json quotes, rfc3339ms formats epoch
+	// milliseconds with three fractional digits, seconds turns them into
+	// epoch seconds.
 	Request Request `yaml:"request"`
 	// RecordsPath is the dot path of the records array in the response;
 	// empty: the response is the array.
@@ -119,6 +125,23 @@ type Object struct {
 	Properties []Property `yaml:"properties"`
 	// Deletes detects deleted objects; default none.
 	Deletes *Deletes `yaml:"deletes"`
+	// Ops, when set, takes each record's op from a field (an events API:
+	// Stripe's event type); default none.
+	Ops *Ops `yaml:"ops"`
+	// RowPath is the dot path of the row within a record (the object an
+	// event carries); properties and _raw are read from it, the id,
+	// cursor, ops and status fields from the record. Default: the record.
+	RowPath string `yaml:"row_path"`
+}
+
+// Ops maps the values of a record field to change operations.
+type Ops struct {
+	// Field is the dot path of the field. Required.
+	Field string `yaml:"field"`
+	// Values maps a field value to c (create), u (update) or d (delete);
+	// records with a value not listed are skipped. Before the initial
+	// sync is complete, c and u are r as for any record.
+	Values map[string]string `yaml:"values"`
 }
 
 // Request is an HTTP request with templated query and body.
@@ -154,10 +177,32 @@ type Cursor struct {
 
 // Pagination describes how the pages of one window are fetched.
 type Pagination struct {
-	// Type is token (default), offset, page, link or none.
+	// Type is token (default), next_url, after_last, offset, page, link
+	// or none.
 	Type string `yaml:"type"`
-	// TokenPath is the dot path of the next page token (type token).
+	// TokenPath is the dot path of the next page token (type token); of
+	// the next page's URL, absolute or relative to the request's
+	// (type next_url: Salesforce's nextRecordsUrl); of the field of the
+	// page's last record the next page starts after (type after_last:
+	// Stripe's starting_after=<id>). The token is .PageToken.
 	TokenPath string `yaml:"token_path"`
+	// MorePath is the dot path of a boolean saying more pages follow
+	// (has_more); when set, a false or missing value ends the window.
+	MorePath string `yaml:"more_path"`
+	// EndPath is the dot path of a boolean saying the page is the last
+	// one (end_of_stream) although it carries a token.
+	EndPath string `yaml:"end_path"`
+	// ExpiringTokens says page tokens do not outlive the process
+	// (Salesforce query locators expire): a window resumed from the
+	// checkpoint starts a new query at the last updated-at it read (its
+	// records there are in the seen set) instead of using the stored
+	// token.
+	ExpiringTokens bool `yaml:"expiring_tokens"`
+	// Descending says the API returns a window newest first (Stripe's
+	// lists): the cursor moves to the window's end only when the window
+	// is complete, and the records of one updated-at are deduplicated
+	// across its pages.
+	Descending bool `yaml:"descending"`
 	// Limit is the page size passed as .Limit; default 100.
 	Limit int `yaml:"limit"`
 	// StartPage is the first page number (type page); default 1.
@@ -353,6 +398,19 @@ func (c *Config) Validate() error {
 				bad(p+".deletes.status_field", "status_field and status_value go together")
 			}
 		}
+		if ops := o.Ops; ops != nil {
+			if ops.Field == "" {
+				bad(p+".ops.field", "required with ops")
+			}
+			if len(ops.Values) == 0 {
+				bad(p+".ops.values", "at least one value is required, for example {customer.created: c}")
+			}
+			for k, op := range ops.Values {
+				if op != "c" && op != "u" && op != "d" {
+					bad(p+".ops.values."+k, "%q: use c, u or d", op)
+				}
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -380,13 +438,13 @@ func (r Request) validate(key string) []error {
 func (p Pagination) validate(key string) []error {
 	var errs []error
 	switch p.Type {
-	case "token":
+	case "token", "next_url", "after_last":
 		if p.TokenPath == "" {
-			errs = append(errs, fmt.Errorf("%s.token_path: required with pagination type token", key))
+			errs = append(errs, fmt.Errorf("%s.token_path: required with pagination type %s", key, p.Type))
 		}
 	case "offset", "page", "link", "none":
 	default:
-		errs = append(errs, fmt.Errorf("%s.type: unknown %q: use token, offset, page, link or none", key, p.Type))
+		errs = append(errs, fmt.Errorf("%s.type: unknown %q: use token, next_url, after_last, offset, page, link or none", key, p.Type))
 	}
 	if p.MaxResults < 0 {
 		errs = append(errs, fmt.Errorf("%s.max_results: must not be negative", key))

@@ -16,6 +16,14 @@ var templateFuncs = template.FuncMap{
 		b, err := json.Marshal(v)
 		return string(b), err
 	},
+	// rfc3339ms formats epoch milliseconds (.SinceMs) as an RFC 3339
+	// time with exactly three fractional digits, for query languages
+	// that take no more (SOQL).
+	"rfc3339ms": func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") },
+	// seconds turns epoch milliseconds into whole epoch seconds, rounding
+	// down (a start_time that takes seconds while the cursor format is
+	// rfc3339).
+	"seconds": func(ms int64) int64 { return time.UnixMilli(ms).Unix() },
 }
 
 // vars are what request templates see.
@@ -115,7 +123,10 @@ func parseTime(v any, format string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", s)
+		// Salesforce writes its offsets without the colon (+0000).
+		if t, err = time.Parse("2006-01-02T15:04:05.999999999Z0700", s); err != nil {
+			return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", s)
+		}
 	}
 	return t.UTC(), nil
 }

@@ -93,6 +93,13 @@ type Window struct {
 	// in id order after TieAfter (pagination.tie_break).
 	Tie      bool   `json:"tie,omitempty"`
 	TieAfter string `json:"tie_after,omitempty"`
+	// Seen is a newest-first window's own seen set
+	// (pagination.descending): the records at its head (within the
+	// lookback of Last), which become the cursor's at its end, and those
+	// at Min, the oldest updated-at read so far, whose second may go on
+	// on the next page.
+	Seen map[string]int64 `json:"seen,omitempty"`
+	Min  int64            `json:"min_us,omitempty"`
 }
 
 // PageState is where the next page starts.
@@ -309,6 +316,12 @@ func (s *Source) runOnce(ctx context.Context) error {
 				return permanent(fmt.Errorf("stored checkpoint of %s, object %s, is not valid JSON: %w", s.cfg.Name, ob.cfg.Name, err))
 			}
 			*st = cp.State
+			if w := st.Window; w != nil && ob.cfg.Pagination.ExpiringTokens && !w.Tie && w.Page != initialPage(ob.cfg.Pagination) {
+				// The stored page token may have expired: a new query
+				// starts at the last updated-at read, whose records are
+				// in the seen set.
+				st.Window = &Window{Since: max(w.Since, w.Last, st.Cursor.Floor), Until: w.Until, Page: initialPage(ob.cfg.Pagination)}
+			}
 			s.log.Info("resuming from stored checkpoint", "object", ob.cfg.Name, "cursor", time.UnixMicro(st.Cursor.TS).UTC(), "mid_window", st.Window != nil)
 		}
 		states[ob.cfg.Name] = st
@@ -418,7 +431,14 @@ func (r *run) pollUpdates(ctx context.Context, ob *object, st *ObjectState, dead
 			if prev, ok := st.Cursor.Seen[id]; (ok && prev >= ts) || ts < st.Cursor.Floor {
 				continue // read already (below Floor: read, or given up)
 			}
-			ch, err := r.change(ob, st, rec, id, ts)
+			if prev, ok := w.Seen[id]; ok && prev >= ts {
+				continue // read already in this newest-first window
+			}
+			op, listed := ob.op(rec)
+			if !listed {
+				continue // an event of a type that is not this object's
+			}
+			ch, err := r.change(ob, st, rec, id, ts, op)
 			if err != nil {
 				return fmt.Errorf("record %s: %w", id, err)
 			}
@@ -428,13 +448,36 @@ func (r *run) pollUpdates(ctx context.Context, ob *object, st *ObjectState, dead
 			}
 			out = append(out, kr)
 			counts[ch.Op]++
-			if !w.Tie || ts != w.Since {
+			switch {
+			case o.Pagination.Descending:
+				// The cursor moves when the window is complete.
+				if w.Seen == nil {
+					w.Seen = map[string]int64{}
+				}
+				w.Seen[id] = ts
+			case !w.Tie || ts != w.Since:
 				// A tie drain's records are covered by TieAfter, and after
 				// the drain by Floor: the seen set does not grow with them.
 				st.Cursor.see(id, ts)
 			}
+			if st.Cursor.TS > w.Until {
+				// An API that cannot filter on the window's end returns
+				// records updated while the window is read; the cursor
+				// stays at the end, so the next window re-reads (and
+				// deduplicates) them and misses none updated meanwhile.
+				st.Cursor.TS, st.Cursor.ID = w.Until, ""
+			}
 		}
 		w.Read += len(recs)
+		if o.Pagination.Descending {
+			descended(w, recs, ob, o, lookback)
+			if next == nil {
+				for id, ts := range w.Seen {
+					st.Cursor.see(id, ts)
+				}
+				st.Cursor.TS = max(st.Cursor.TS, min(w.Last, w.Until))
+			}
+		}
 		switch {
 		case w.Tie && len(recs) < o.Pagination.Limit:
 			// Drained: everything at Since is read. The window goes on
@@ -518,6 +561,22 @@ func (r *run) pollDeletes(ctx context.Context, ob *object, st *ObjectState, dead
 	}
 }
 
+// descended notes a page of a newest-first window: Min moves to its
+// oldest record, and the window's seen set keeps only its head and the
+// records at Min.
+func descended(w *Window, recs []any, ob *object, o *Object, lookback int64) {
+	for _, rec := range recs {
+		if _, ts, err := recordKey(rec, ob.idField, o.Cursor.Field, o.Cursor.Format); err == nil && (w.Min == 0 || ts < w.Min) {
+			w.Min = ts
+		}
+	}
+	for id, ts := range w.Seen {
+		if ts != w.Min && ts < w.Last-lookback {
+			delete(w.Seen, id)
+		}
+	}
+}
+
 func (m *Mark) see(id string, ts int64) {
 	if m.Seen == nil {
 		m.Seen = map[string]int64{}
@@ -581,8 +640,24 @@ func recordKey(rec any, idField, tsField, format string) (string, int64, error) 
 // in µs, as 16 hex digits, so positions sort as strings.
 func position(ts int64) string { return fmt.Sprintf("%016X", uint64(ts)) }
 
-func (r *run) change(ob *object, st *ObjectState, rec any, id string, ts int64) (*schemas.Change, error) {
+// op returns the op the object's ops field gives rec ("" without ops);
+// listed is false for a value ops does not list.
+func (ob *object) op(rec any) (op string, listed bool) {
+	ops := ob.cfg.Ops
+	if ops == nil {
+		return "", true
+	}
+	v, _ := lookup(rec, ops.Field)
+	s, _ := scalar(v)
+	op, listed = ops.Values[s]
+	return op, listed
+}
+
+func (r *run) change(ob *object, st *ObjectState, rec any, id string, ts int64, opField string) (*schemas.Change, error) {
 	o := ob.cfg
+	if opField == "d" {
+		return r.deleteChange(ob, id, ts), nil
+	}
 	if d := o.Deletes; d != nil && d.StatusField != "" {
 		if v, ok := lookup(rec, d.StatusField); ok {
 			if s, _ := scalar(v); s == d.StatusValue {
@@ -590,13 +665,20 @@ func (r *run) change(ob *object, st *ObjectState, rec any, id string, ts int64) 
 			}
 		}
 	}
-	rawJSON, err := json.Marshal(rec)
+	obj := rec
+	if o.RowPath != "" {
+		var ok bool
+		if obj, ok = lookup(rec, o.RowPath); !ok {
+			return nil, fmt.Errorf("no row at %q", o.RowPath)
+		}
+	}
+	rawJSON, err := json.Marshal(obj)
 	if err != nil {
 		return nil, err
 	}
 	row := schemas.Row{"id": id, "updated_at": time.UnixMicro(ts).UTC(), "_raw": string(rawJSON)}
 	for i, p := range o.Properties {
-		v, _ := lookup(rec, p.Path)
+		v, _ := lookup(obj, p.Path)
 		val, err := propertyValue(v, p.Type, o.Cursor.Format)
 		if err != nil {
 			return nil, fmt.Errorf("property %s: %w", p.Path, err)
@@ -604,7 +686,12 @@ func (r *run) change(ob *object, st *ObjectState, rec any, id string, ts int64) 
 		row[ob.fields[i]] = val
 	}
 	op := schemas.OpRead
-	if st.Synced {
+	switch {
+	case st.Synced && opField == "c":
+		op = schemas.OpCreate
+	case st.Synced && opField == "u":
+		op = schemas.OpUpdate
+	case st.Synced:
 		op = schemas.OpUpdate
 		if o.CreatedField != "" {
 			if cv, ok := lookup(rec, o.CreatedField); ok {
@@ -646,7 +733,7 @@ func (r *run) fetch(ctx context.Context, c *compiled, p Pagination, recordsPath 
 		v.CursorID = w.TieAfter
 	}
 	var target string
-	if p.Type == "link" && w.Page.URL != "" {
+	if (p.Type == "link" || p.Type == "next_url") && w.Page.URL != "" {
 		target = w.Page.URL
 	} else {
 		path, err := render(c.path, v)
@@ -700,6 +787,23 @@ func (r *run) fetch(ctx context.Context, c *compiled, p Pagination, recordsPath 
 				next = &PageState{Token: tok}
 			}
 		}
+	case "next_url":
+		if tv, ok := lookup(res.body, p.TokenPath); ok {
+			if u, err := scalar(tv); err == nil && u != "" {
+				abs, err := sameHost(target, u)
+				if err != nil {
+					return nil, nil, fmt.Errorf("%s %s: %s: %w", c.method, stripQuery(target), p.TokenPath, err)
+				}
+				next = &PageState{URL: abs}
+			}
+		}
+	case "after_last":
+		if len(recs) > 0 {
+			tv, _ := lookup(recs[len(recs)-1], p.TokenPath)
+			if tok, err := scalar(tv); err == nil && tok != "" {
+				next = &PageState{Token: tok}
+			}
+		}
 	case "offset":
 		if len(recs) >= p.Limit {
 			next = &PageState{Offset: w.Page.Offset + len(recs)}
@@ -713,7 +817,35 @@ func (r *run) fetch(ctx context.Context, c *compiled, p Pagination, recordsPath 
 			next = &PageState{URL: u}
 		}
 	}
+	if next != nil && p.MorePath != "" {
+		if mv, _ := lookup(res.body, p.MorePath); mv != true && fmt.Sprint(mv) != "true" {
+			next = nil
+		}
+	}
+	if next != nil && p.EndPath != "" {
+		if ev, _ := lookup(res.body, p.EndPath); ev == true || fmt.Sprint(ev) == "true" {
+			next = nil
+		}
+	}
 	return recs, next, nil
+}
+
+// sameHost resolves a next page URL against the request URL and refuses
+// one on another host: the request's credentials go with it.
+func sameHost(base, next string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	ref, err := url.Parse(next)
+	if err != nil {
+		return "", fmt.Errorf("next page URL %q: %w", next, err)
+	}
+	u := b.ResolveReference(ref)
+	if u.Scheme != b.Scheme || u.Host != b.Host {
+		return "", fmt.Errorf("next page URL %q is not on %s://%s; not following it", next, b.Scheme, b.Host)
+	}
+	return u.String(), nil
 }
 
 func bodyShape(v any) string {

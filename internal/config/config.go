@@ -34,6 +34,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strings"
+	"syncline/transform/entities"
 	"time"
 )
 
@@ -76,6 +77,10 @@ type Config struct {
 	// Sinks are the destinations changes are written to. Optional; names
 	// are unique.
 	Sinks []Sink `yaml:"sinks"`
+
+	// Entities are the entity types golden records are built for from
+	// several sources. Optional; names are unique.
+	Entities []entities.Spec `yaml:"entities"`
 
 	// meta records where the configuration came from, for error messages.
 	meta *meta
@@ -328,10 +333,17 @@ const (
 	// SourceHubSpot polls HubSpot CRM objects (capture/saas); its settings
 	// are in the source's hubspot block.
 	SourceHubSpot SourceType = "hubspot"
+	// SourceSalesforce, SourceStripe, SourceZendesk and SourceMailchimp
+	// poll those APIs (capture/saas profiles); their settings are in the
+	// source's block of the same name (saas_profiles.go).
+	SourceSalesforce SourceType = "salesforce"
+	SourceStripe     SourceType = "stripe"
+	SourceZendesk    SourceType = "zendesk"
+	SourceMailchimp  SourceType = "mailchimp"
 )
 
 // SourceTypes lists the supported source types.
-var SourceTypes = []SourceType{SourcePostgres, SourceHubSpot}
+var SourceTypes = []SourceType{SourcePostgres, SourceHubSpot, SourceSalesforce, SourceStripe, SourceZendesk, SourceMailchimp}
 
 // SnapshotMode says whether existing rows are copied before streaming.
 type SnapshotMode string
@@ -406,6 +418,14 @@ type Source struct {
 	// allowed for others). Its objects are the source's tables, as
 	// hubspot.<object type>.
 	HubSpot HubSpotSource `yaml:"hubspot"`
+	// Salesforce, Stripe, Zendesk and Mailchimp configure sources of
+	// those types (required for them, not allowed for others); their
+	// objects (lists for Mailchimp) are the source's tables, as
+	// <type>.<object>.
+	Salesforce SalesforceSource `yaml:"salesforce"`
+	Stripe     StripeSource     `yaml:"stripe"`
+	Zendesk    ZendeskSource    `yaml:"zendesk"`
+	Mailchimp  MailchimpSource  `yaml:"mailchimp"`
 }
 
 // HubSpotSource is the hubspot block of a source of type hubspot.
@@ -459,6 +479,9 @@ type TableKey struct {
 // order. Entries that do not parse are left out; [Config.Validate] reports
 // them.
 func (s Source) QualifiedTables() []TableName {
+	if out, ok := s.SaaSTables(); ok {
+		return out
+	}
 	if s.Type == SourceHubSpot {
 		var out []TableName
 		for _, o := range s.HubSpot.Objects {
@@ -487,10 +510,13 @@ const (
 	// SinkWebhook POSTs signed batches of change events to a URL
 	// (sink/webhook); its settings are in the sink's webhook block.
 	SinkWebhook SinkType = "webhook"
+	// SinkREST upserts into a generic REST API (sink/rest); its settings
+	// are in the sink's rest block.
+	SinkREST SinkType = "rest"
 )
 
 // SinkTypes lists the supported sink types.
-var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot, SinkWebhook}
+var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot, SinkWebhook, SinkREST}
 
 // DeleteMode says how deletes are applied to a sink.
 type DeleteMode string
@@ -561,6 +587,14 @@ type Sink struct {
 	// dsn, schema, delete_mode, truncate, audit and reconcile do not
 	// apply.
 	Webhook WebhookSink `yaml:"webhook"`
+	// REST configures a sink of type rest (required for it, not allowed
+	// for others). batch_size is the most records per batch request
+	// (capped at 100); dsn, schema, delete_mode, truncate, audit and
+	// reconcile do not apply.
+	REST RESTSink `yaml:"rest"`
+	// Retry configures the retry queue of a sink of type hubspot or rest
+	// (rows the provider refused for a transient reason); see SinkRetry.
+	Retry SinkRetry `yaml:"retry"`
 }
 
 // HubSpotSink is the hubspot block of a sink of type hubspot.

@@ -110,6 +110,37 @@ func TestLoad(t *testing.T) {
 						PollInterval: 30 * time.Second, Lookback: 10 * time.Minute, Settle: 15 * time.Second, RequestsPerSecond: 3,
 					},
 				},
+				saasSource("sfdc", SourceSalesforce, func(s *Source) {
+					s.Salesforce = SalesforceSource{
+						InstanceURL: "https://acme.my.salesforce.com", APIVersion: "61.0", Token: "00Dexample!token",
+						Objects:     []SaaSObject{{Type: "Account", Properties: []string{"Name", "AnnualRevenue:float64", "Owner.Email"}}},
+						SaaSPolling: SaaSPolling{PollInterval: 2 * time.Minute, Lookback: 5 * time.Minute, Settle: 30 * time.Second, RequestsPerSecond: 1},
+					}
+				}),
+				saasSource("payments", SourceStripe, func(s *Source) {
+					s.Stripe = StripeSource{
+						APIKey: "rk_test_example", BaseURL: "https://api.stripe.com",
+						Objects:     []SaaSObject{{Type: "customer", Properties: []string{"email", "name", "balance:int64", "metadata.plan"}}},
+						SaaSPolling: SaaSPolling{PollInterval: 30 * time.Second, Lookback: 2 * time.Minute, Settle: 5 * time.Second, RequestsPerSecond: 10},
+					}
+				}),
+				saasSource("support", SourceZendesk, func(s *Source) {
+					s.Zendesk = ZendeskSource{
+						Subdomain: "acme", BaseURL: "https://acme.zendesk.com", Email: "ops@acme.com", APIToken: "zd-example",
+						Objects: []SaaSObject{
+							{Type: "tickets", Properties: []string{"subject", "status", "requester_id:int64"}},
+							{Type: "users", Properties: []string{"email", "name"}},
+						},
+						SaaSPolling: SaaSPolling{PollInterval: 2 * time.Minute, Lookback: 3 * time.Minute, Settle: 30 * time.Second, RequestsPerSecond: 0.1},
+					}
+				}),
+				saasSource("email", SourceMailchimp, func(s *Source) {
+					s.Mailchimp = MailchimpSource{
+						APIKey: "0123456789abcdef0123456789abcdef-us6", BaseURL: "https://us6.api.mailchimp.com",
+						Lists:       []MailchimpList{{ID: "a1b2c3d4e5", Name: "newsletter", Properties: []string{"email_address", "status", "merge_fields.FNAME"}}},
+						SaaSPolling: SaaSPolling{PollInterval: 5 * time.Minute, Lookback: 10 * time.Minute, Settle: 5 * time.Second, RequestsPerSecond: 5},
+					}
+				}),
 			},
 			Sinks: []Sink{{
 				Name:         "warehouse",
@@ -137,6 +168,7 @@ func TestLoad(t *testing.T) {
 						{Name: "lifecyclestage", Value: "lead"},
 					},
 				},
+				Retry: SinkRetry{MaxAttempts: 6, InitialBackoff: 10 * time.Second, MaxBackoff: 5 * time.Minute},
 			}, {
 				Name: "hook_out", Type: SinkWebhook, Schema: "public", From: []string{"app.public.customers"},
 				BatchSize: 200, BatchTimeout: time.Second, DeleteMode: DeleteHard, Truncate: TruncateApply,
@@ -144,6 +176,23 @@ func TestLoad(t *testing.T) {
 				Webhook: WebhookSink{
 					URL: "https://hooks.example.com/syncline", Secret: "whsec-example",
 					Headers: []WebhookHeader{{Name: "Authorization", Value: "Bearer example"}}, Timeout: 10 * time.Second,
+				},
+			}, {
+				Name: "billing_api", Type: SinkREST, Schema: "public", From: []string{"app.public.customers"},
+				BatchSize: 1, BatchTimeout: 500 * time.Millisecond, DeleteMode: DeleteHard, Truncate: TruncateApply,
+				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
+				Retry: SinkRetry{MaxAttempts: 8, InitialBackoff: time.Second, MaxBackoff: time.Minute},
+				REST: RESTSink{
+					BaseURL: "https://api.example.com", Auth: RESTAuth{Type: "basic", Username: "syncline", Password: "example-password"},
+					IDField: "id", Upsert: RESTRequest{Method: "PUT", Path: "/v1/customers/{id}"}, Delete: RESTRequest{Method: "DELETE", Path: "/v1/customers/{id}"},
+					Fields: []HubSpotSinkProperty{
+						{Name: "id", From: "id"},
+						{Name: "email", From: "email", Transform: "email", Required: true},
+						{Name: "country", From: "country", Transform: "country"},
+						{Name: "plan", Value: "free"},
+					},
+					IdempotencyHeader: "Idempotency-Key", Headers: []WebhookHeader{{Name: "X-Tenant", Value: "acme"}},
+					RequestsPerSecond: 5, Timeout: 15 * time.Second,
 				},
 			}},
 		}
@@ -347,7 +396,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "an unknown top-level key names the key, its line and the known keys",
 			doc:  "name: x\nsink: []\n" + src,
-			want: []string{`pipeline.yaml:2: unknown key "sink" at top level (did you mean "sinks"?) (known: name, data_dir, log, kafka, registry, http, transform, sources, sinks)`},
+			want: []string{`pipeline.yaml:2: unknown key "sink" at top level (did you mean "sinks"?) (known: name, data_dir, log, kafka, registry, http, transform, sources, sinks, entities)`},
 		},
 		{
 			name: "an unknown nested key names the key, its section and line",

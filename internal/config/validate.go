@@ -114,6 +114,7 @@ func (c *Config) validate() []error {
 
 	v.sources(c.Sources)
 	v.sinks(c.Sinks)
+	v.entities(c.Entities)
 	return v.errs
 }
 
@@ -270,6 +271,9 @@ func (v *validator) sources(sources []Source) {
 		case !slices.Contains(SourceTypes, s.Type):
 			v.errorf(p+".type", "unsupported source type %q; supported source types: %s", s.Type, listOf(SourceTypes))
 		}
+		if v.saasProfiles(p, s) {
+			continue
+		}
 		if s.Type == SourceHubSpot {
 			v.hubspot(p, s)
 			continue
@@ -376,6 +380,10 @@ func (v *validator) sinks(sinks []Sink) {
 		if s.Type != SinkWebhook && s.Webhook.IsSet() {
 			v.errorf(p+".webhook", "only for a sink of type webhook")
 		}
+		if s.Type != SinkREST && s.REST.IsSet() {
+			v.errorf(p+".rest", "only for a sink of type rest")
+		}
+		v.sinkRetry(p, s)
 		switch s.Type {
 		case SinkHubSpot:
 			v.hubspotSink(p, s)
@@ -384,6 +392,11 @@ func (v *validator) sinks(sinks []Sink) {
 				v.errorf(p+".hubspot", "only for a sink of type hubspot")
 			}
 			v.webhookSink(p, s)
+		case SinkREST:
+			if s.HubSpot.IsSet() {
+				v.errorf(p+".hubspot", "only for a sink of type hubspot")
+			}
+			v.restSink(p, s)
 		default:
 			if s.HubSpot.IsSet() {
 				v.errorf(p+".hubspot", "only for a sink of type hubspot")
@@ -402,6 +415,15 @@ func (v *validator) sinks(sinks []Sink) {
 		seen := map[fromRef]int{}
 		for j, entry := range s.From {
 			fp := fmt.Sprintf("%s.from[%d]", p, j)
+			if name, ok := strings.CutPrefix(entry, EntityFromPrefix); ok {
+				v.entityFrom(fp, name)
+				ref := fromRef{source: EntityFromPrefix, table: TableName{Name: name}}
+				if k, dup := seen[ref]; dup {
+					v.errorf(fp, "duplicate entry %s (also from[%d])", describeScalar(entry), k)
+				}
+				seen[ref] = j
+				continue
+			}
 			ref, err := parseFromEntry(entry)
 			if err != nil {
 				v.errorf(fp, "invalid entry %s: %v", describeScalar(entry), err)

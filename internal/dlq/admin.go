@@ -3,11 +3,9 @@ package dlq
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -86,7 +84,7 @@ func (a *Admin) List(ctx context.Context, f Filter) ([]Entry, error) {
 		return nil, err
 	}
 	var out []Entry
-	err = readAll(ctx, a.opts, a.topic, func(r *kgo.Record) {
+	err = kafka.ReadAll(ctx, a.opts, a.topic, func(r *kgo.Record) {
 		e := entryOf(r)
 		if rp, ok := replayed[r.Offset]; ok {
 			e.Replayed = &rp
@@ -193,7 +191,7 @@ func (a *Admin) Replay(ctx context.Context, offsets []int64, force bool) ([]Repl
 	var res []ReplayResult
 	found := map[int64]bool{}
 	now := time.Now().UTC()
-	err = readAll(ctx, a.opts, a.topic, func(r *kgo.Record) {
+	err = kafka.ReadAll(ctx, a.opts, a.topic, func(r *kgo.Record) {
 		if !all && !want[r.Offset] {
 			return
 		}
@@ -265,7 +263,7 @@ func (a *Admin) replayed(ctx context.Context) (map[int64]Replayed, error) {
 		return nil, err
 	}
 	out := map[int64]Replayed{}
-	err = readAll(ctx, a.opts, a.replays, func(r *kgo.Record) {
+	err = kafka.ReadAll(ctx, a.opts, a.replays, func(r *kgo.Record) {
 		o, err := strconv.ParseInt(string(r.Key), 10, 64)
 		var rp Replayed
 		if err == nil && json.Unmarshal(r.Value, &rp) == nil {
@@ -273,78 +271,4 @@ func (a *Admin) replayed(ctx context.Context) (map[int64]Replayed, error) {
 		}
 	})
 	return out, err
-}
-
-// readAll calls fn for each committed record of partition 0 of topic, up
-// to its last stable offset when the call began (records of transactions
-// still open are not waited for).
-func readAll(ctx context.Context, opts []kgo.Opt, topic string, fn func(*kgo.Record)) error {
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	cl.Close()
-	if err != nil {
-		return fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	end, ok := ends.Lookup(topic, 0)
-	if !ok {
-		return nil // no such topic yet: nothing parked
-	}
-	if end.Err != nil {
-		if strings.Contains(end.Err.Error(), "UNKNOWN_TOPIC") {
-			return nil
-		}
-		return fmt.Errorf("list offsets of %s: %w", topic, end.Err)
-	}
-	if end.Offset == 0 {
-		return nil
-	}
-	rd, err := kgo.NewClient(append(slices.Clip(opts),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords())...)
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	idle := time.Duration(0)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		fs := rd.PollFetches(pctx)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) {
-				ferr = fmt.Errorf("read %s/%d: %w", t, p, err)
-			}
-		})
-		if ferr != nil {
-			return ferr
-		}
-		last := int64(-1)
-		fs.EachRecord(func(r *kgo.Record) {
-			last = r.Offset
-			if r.Attrs.IsControl() || r.Offset >= end.Offset {
-				return
-			}
-			fn(r)
-		})
-		if last+1 >= end.Offset {
-			return nil
-		}
-		if last >= 0 {
-			idle = 0
-			continue
-		}
-		// Nothing below the end for a while: the rest was compacted away
-		// (a slow connection gets 15 s before that is assumed).
-		if idle += 5 * time.Second; idle >= 15*time.Second {
-			return nil
-		}
-	}
 }

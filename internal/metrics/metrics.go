@@ -21,6 +21,8 @@ type Metrics struct {
 	BackfillRows       *prometheus.CounterVec // table
 	DriftRows          *prometheus.GaugeVec   // sink, table
 	ReconciledRows     *prometheus.GaugeVec   // sink, table
+	Conflicts          *prometheus.CounterVec // entity, field, resolution
+	ReviewQueueDepth   prometheus.Gauge
 }
 
 // New creates the metrics and registers them on reg (a fresh
@@ -44,7 +46,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "syncline_sink_errors_total", Help: "Sink errors by kind (retryable, permanent, decode).",
 		}, []string{"sink", "kind"}),
 		SinkAPICalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "syncline_sink_api_calls_total", Help: "API calls of SaaS sinks, by endpoint (upsert, archive) and result (ok, error); retried attempts count once.",
+			Name: "syncline_sink_api_calls_total", Help: "API calls of SaaS sinks, by endpoint (upsert, update, read, archive, delete, post) and result (ok, error); retried attempts count once.",
 		}, []string{"sink", "endpoint", "result"}),
 		DLQRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncline_dlq_records_total", Help: "Records parked in the dead-letter topic, by stage and reason.",
@@ -70,9 +72,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		ReconciledRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syncline_reconciled_rows", Help: "Rows of the source table at the last scheduled reconciliation (the denominator of the drift rate).",
 		}, []string{"sink", "table"}),
+		Conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncline_conflicts_total", Help: "Fields of entities where sources disagreed, by entity, field and how it was resolved (the policy, review, approved, rejected).",
+		}, []string{"entity", "field", "resolution"}),
+		ReviewQueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "syncline_review_queue_depth", Help: "Review items (held changes, possible duplicates) waiting for a decision, in the shards this process owns.",
+		}),
 	}
 	reg.MustRegister(m.BackfillRows, m.DriftRows, m.ReconciledRows)
-	reg.MustRegister(m.SinkAPICalls)
+	reg.MustRegister(m.SinkAPICalls, m.Conflicts, m.ReviewQueueDepth)
 	reg.MustRegister(m.SourceEvents, m.SourceLagBytes, m.EndToEndLatency, m.SinkWrites, m.SinkErrors,
 		m.DLQRecords, m.DuplicatesDropped, m.NoopUpdatesDropped, m.ConsumerLag, m.ToastRereads)
 	return m

@@ -39,6 +39,7 @@ import (
 	"syncline/schemas"
 	"syncline/sink/warehouse"
 	"syncline/transform/changes"
+	"syncline/transform/entities"
 )
 
 // Role selects which components a process runs.
@@ -261,6 +262,14 @@ func ensureTopics(ctx context.Context, cfg *config.Config, kopts []kgo.Opt) erro
 	for _, s := range cfg.Sinks {
 		specs = append(specs, kafka.TopicSpec{Name: reconcile.RepairTopic(prefix, s.Name), Partitions: parts, RF: rf})
 	}
+	if len(cfg.Entities) > 0 {
+		specs = append(specs, kafka.TopicSpec{Name: topics.State(prefix, entities.Stage), Partitions: parts, RF: rf, Compact: true},
+			kafka.TopicSpec{Name: entities.ReviewTopic(prefix), Partitions: 1, RF: rf, Compact: true})
+		for _, e := range cfg.Entities {
+			specs = append(specs, kafka.TopicSpec{Name: entities.InputTopic(prefix, e.Name), Partitions: int32(max(e.Shards, 1)), RF: rf},
+				kafka.TopicSpec{Name: entities.Topic(prefix, e.Name), Partitions: parts, RF: rf})
+		}
+	}
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := kafka.EnsureTopics(ectx, kadm.NewClient(cl), specs...); err != nil {
@@ -337,8 +346,8 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 	gopts := append(slices.Clip(kopts), kgo.SessionTimeout(cfg.Kafka.SessionTimeout))
 	if o.Role == RoleAll || o.Role == RoleCapture {
 		for _, s := range cfg.Sources {
-			if s.Type == config.SourceHubSpot {
-				src, err := saas.New(hubspotConfig(cfg, s), kopts, serde, m, log)
+			if c, ok := saasProfileConfig(cfg, s); ok {
+				src, err := saas.New(c, kopts, serde, m, log)
 				if err != nil {
 					return nil, closers, err
 				}
@@ -359,6 +368,27 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			return nil, closers, err
 		}
 		comps = append(comps, named{"changes stage", p})
+		if len(cfg.Entities) > 0 {
+			ents, err := cfg.CompileEntities()
+			if err != nil {
+				return nil, closers, err
+			}
+			ec := entities.Config{
+				TopicPrefix: prefix, Partitions: int32(cfg.Kafka.Partitions), RF: rf, InstanceID: o.InstanceID,
+				StateDir:  filepath.Join(cfg.DataDir, "state", entities.Stage, o.InstanceID),
+				BatchSize: cfg.Transform.Changes.BatchSize, TxnTimeout: cfg.Kafka.TransactionTimeout,
+				StateKey: cfg.Transform.State.Key(), Entities: ents,
+			}
+			rt, err := entities.NewRouter(ec, gopts, serde, m, log)
+			if err != nil {
+				return nil, closers, err
+			}
+			ep, err := entities.New(ec, gopts, serde, m, log)
+			if err != nil {
+				return nil, closers, err
+			}
+			comps = append(comps, named{"entities routing", rt}, named{"entities stage", ep})
+		}
 	}
 	if o.Role == RoleAll || o.Role == RoleSink {
 		var prod *kgo.Client
@@ -395,6 +425,10 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			for _, st := range cfg.SinkTables(s) {
 				wc.Tables = append(wc.Tables, warehouse.TableRef{Source: st.Source, Schema: st.Table.Schema, Table: st.Table.Name})
 				wc.Topics = append(wc.Topics, topics.Change(prefix, st.Source, st.Table.Schema, st.Table.Name))
+			}
+			for _, name := range cfg.SinkEntities(s) {
+				wc.Tables = append(wc.Tables, warehouse.TableRef{Source: "entity", Schema: "entity", Table: name})
+				wc.Topics = append(wc.Topics, entities.Topic(prefix, name))
 			}
 			sk, err := warehouse.New(wc, gopts, serde, dlq.New(topics.DLQ(prefix), prod, m), m, log)
 			if err != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"log/slog"
+	"syncline/transform/entities"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,6 +27,9 @@ func webhookSink(cfg *config.Config, s config.Sink, o Options, kopts []kgo.Opt, 
 	}
 	for _, st := range cfg.SinkTables(s) {
 		wc.Topics = append(wc.Topics, topics.Change(cfg.Kafka.TopicPrefix, st.Source, st.Table.Schema, st.Table.Name))
+	}
+	for _, name := range cfg.SinkEntities(s) {
+		wc.Topics = append(wc.Topics, entities.Topic(cfg.Kafka.TopicPrefix, name))
 	}
 	return webhook.New(wc, kopts, serde, d, m, log)
 }

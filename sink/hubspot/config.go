@@ -6,31 +6,15 @@ import (
 	"strings"
 	"time"
 
-	"syncline/transform/quality"
+	sinksaas "syncline/sink/saas"
 )
 
 // Property maps one HubSpot property: from a column (optionally through a
-// normalizer) or a constant value.
-type Property struct {
-	// From is the column of the change's after image.
-	From string
-	// Transform is a normalizer applied to the column's value: email,
-	// phone, country, company_name, trim, lowercase, uppercase.
-	Transform quality.Normalizer
-	// Region is the default region of phone numbers without a country
-	// code (ISO 3166-1 alpha-2), for Transform phone.
-	Region string
-	// Value is a constant, or the default when the column is NULL.
-	Value string
-	// Required: a row without a value is invalid (parked in the DLQ).
-	Required bool
-}
+// normalizer) or a constant value (the mapping of sink/saas).
+type Property = sinksaas.Property
 
 // Transforms lists the normalizers a property mapping may use.
-var Transforms = []quality.Normalizer{
-	quality.NormalizeEmail, quality.NormalizePhone, quality.NormalizeCountry, quality.NormalizeCompany,
-	quality.NormalizeTrim, quality.NormalizeLower, quality.NormalizeUpper,
-}
+var Transforms = sinksaas.Transforms
 
 // Delete modes.
 const (
@@ -74,6 +58,9 @@ type Config struct {
 	// committed offsets; default 8. InitialBackoff 500ms, MaxBackoff 30s.
 	MaxAttempts                int
 	InitialBackoff, MaxBackoff time.Duration
+	// Retry is the retry queue of rows HubSpot refused for a transient
+	// reason (sink/saas RetryPolicy: 10 attempts, 5s doubling to 10m).
+	Retry sinksaas.RetryPolicy
 
 	// Kafka and state settings.
 	TopicPrefix string
@@ -119,13 +106,8 @@ func (c Config) withDefaults() (Config, error) {
 	if _, ok := c.Properties[c.IDProperty]; !ok {
 		return c, errf("id_property %q is not in properties; map it, for example %s: {from: %s}", c.IDProperty, c.IDProperty, c.IDProperty)
 	}
-	for name, p := range c.Properties {
-		if p.From == "" && p.Value == "" {
-			return c, errf("properties.%s: set from (a column) or value (a constant)", name)
-		}
-		if p.Transform != "" && !containsNorm(Transforms, p.Transform) {
-			return c, errf("properties.%s.transform: unknown %q", name, p.Transform)
-		}
+	if err := sinksaas.ValidateMapping(fmt.Sprintf("hubspot sink %q: properties", c.Name), c.Properties, "", ""); err != nil {
+		return c, err
 	}
 	if len(c.Topics) == 0 {
 		return c, errf("no topics")
@@ -165,13 +147,4 @@ func (c Config) withDefaults() (Config, error) {
 		c.TxnTimeout = 60 * time.Second
 	}
 	return c, nil
-}
-
-func containsNorm(l []quality.Normalizer, n quality.Normalizer) bool {
-	for _, x := range l {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }

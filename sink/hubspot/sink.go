@@ -1,36 +1,34 @@
 // Package hubspot is a sink that upserts change records into HubSpot CRM
 // objects, exactly once in effect.
 //
-// It consumes change topics read_committed in a consumer group through a
-// franz-go GroupTransactSession. Each polled batch (up to 10 × batch_size
-// records collected for at most batch_timeout) is mapped to properties
-// (Config.Properties: rename, normalizer, default, required) and compared
-// with the ledger: per record key, the provider's object id and the last
-// value written per property. Only properties whose value differs are
-// sent, in batch upserts by id_property of at most batch_size inputs; a
-// record whose properties all equal the ledger's sends nothing, so a
-// redelivered, replayed or re-backfilled change makes no call. Deletes
-// archive the ledger's object id (delete_mode archive) or are ignored.
+// The consuming, the ledger, the retry queue, the DLQ and the transaction
+// are sink/saas's Engine (see its doc); this package is its Writer, which
+// turns the engine's ops into HubSpot batch calls of at most batch_size
+// inputs:
 //
-// The ledger lives in Badger as a cache of a compacted changelog topic
-// (package transform/state), one unit per input partition, restored when a
-// partition is assigned. The API calls happen first; then the ledger
-// changes, the DLQ records of rejected rows and the consumed offsets are
-// committed in one Kafka transaction, and only then applied to Badger. A
-// crash after the API call and before the commit leaves the offsets and the
-// ledger where they were: the records are consumed again and the same
-// upserts are sent again, which HubSpot applies as updates of the objects
-// the first attempt created (the upsert matches on id_property), so no
-// object is created twice. A crash after the commit and before Badger is
-// repaired by the restore.
+//   - a record the ledger holds an object id for is updated by that id
+//     (batch/update), so a changed id_property value, and a retry of that
+//     change before it committed, update the same object; an id HubSpot no
+//     longer holds (the object was deleted or merged there) is upserted
+//     anew;
+//   - a record without a ledger id is upserted by id_property
+//     (batch/upsert): a crash after the call and before the commit re-sends
+//     the upsert, which HubSpot applies as an update of the object the
+//     first attempt created;
+//   - a delete archives the ledger's object id (batch/archive); a delete of
+//     a record without a ledger entry looks its object up by id_property
+//     (batch/read) and archives it if found (delete_mode archive).
 //
-// Rows the mapping refuses (a required value missing, a normalizer
-// refusing a value) and inputs HubSpot refuses as invalid (400 on a single
-// input, after bisecting a refused batch, or the errors of a 207
-// Multi-Status) are parked in the DLQ with the reason. 429 and 5xx are
-// retried with backoff (Retry-After and the X-HubSpot-RateLimit-* headers
-// honoured, capture/saas's client); a call that still fails fails the
-// batch, which is retried from the committed offsets.
+// A call HubSpot refuses as a whole with a 4xx other than 401, 403, 404
+// and 429 (a 400 for one invalid input, 409, 413, 422) is bisected down
+// to the inputs it refuses, which are rejected (the DLQ, reason rejected,
+// with HubSpot's message); the errors of a 207 Multi-Status name inputs:
+// a retryable category (RATE_LIMITS, INTERNAL_ERROR, ...) or status (429,
+// 5xx) sends the input to the retry queue, any other rejects it. 429 and
+// 5xx of a whole call are retried with backoff (Retry-After and the
+// X-HubSpot-RateLimit-* headers honoured, capture/saas's client); a call
+// that still fails fails the batch, which is retried from the committed
+// offsets. 401, 403 and 404 stop the sink with what to check.
 package hubspot
 
 import (
@@ -42,49 +40,19 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"syncline/capture/saas"
-	"syncline/internal/dlq"
-	"syncline/internal/kafka"
 	"syncline/internal/metrics"
-	"syncline/internal/retry"
-	"syncline/internal/topics"
 	"syncline/schemas"
-	"syncline/transform/state"
+	sinksaas "syncline/sink/saas"
 )
 
 // Sink writes change topics to HubSpot.
 type Sink struct {
-	cfg       Config
-	kafkaOpts []kgo.Opt
-	serde     *schemas.Serde
-	m         *metrics.Metrics
-	log       *slog.Logger
-	http      *saas.HTTPClient
-	store     *state.Store
-	names     []string
-	stage     string
-	changelog string
-	lag       *kafka.Lag
-	ready     atomic.Bool
-
-	units   *state.Units
-	clParts int
-
-	// beforeCommit, when set (tests), runs after the API calls of a batch
-	// and before its transaction ends; an error fails the batch.
-	beforeCommit func() error
+	*sinksaas.Engine
 }
-
-// Stage is the sink's stage name in the DLQ and changelog: sink.<name>.
-func (s *Sink) Stage() string { return s.stage }
 
 // New validates cfg, opens the ledger store and returns the sink.
 func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) (*Sink, error) {
@@ -92,18 +60,8 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 	if err != nil {
 		return nil, err
 	}
-	if serde == nil {
-		return nil, fmt.Errorf("hubspot sink %q: no serde", cfg.Name)
-	}
-	if m == nil {
-		m = metrics.New(prometheus.NewRegistry())
-	}
 	if log == nil {
 		log = slog.Default()
-	}
-	st, err := state.Open(cfg.StateDir, cfg.StateKey)
-	if err != nil {
-		return nil, fmt.Errorf("hubspot sink %q: %w", cfg.Name, err)
 	}
 	hc := saas.NewHTTPClient(saas.Config{
 		Auth: saas.Auth{Type: "bearer", Token: cfg.Token},
@@ -114,635 +72,361 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 		Retry:          saas.Retry{MaxAttempts: cfg.MaxAttempts, InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff},
 		RequestTimeout: cfg.RequestTimeout,
 	}, log.With("sink", cfg.Name))
-	stage := "sink." + cfg.Name
-	return &Sink{
-		cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, log: log.With("sink", cfg.Name), http: hc, store: st,
-		names: sortedNames(cfg.Properties), stage: stage, changelog: topics.State(cfg.TopicPrefix, stage),
-		lag: kafka.NewLag(), units: state.NewUnits(),
-	}, nil
-}
-
-// Ready reports whether the sink is consuming.
-func (s *Sink) Ready() bool { return s.ready.Load() }
-
-// Run consumes and writes until ctx is done; the batch in progress then
-// commits or aborts, and the ledger store is closed.
-func (s *Sink) Run(ctx context.Context) error {
-	defer s.store.Close()
-	dlqTopic := topics.DLQ(s.cfg.TopicPrefix)
-	{
-		cl, err := kgo.NewClient(s.kafkaOpts...)
-		if err != nil {
-			return err
-		}
-		adm := kadm.NewClient(cl)
-		err = kafka.EnsureTopics(ctx, adm,
-			kafka.TopicSpec{Name: s.changelog, Partitions: s.cfg.Partitions, RF: s.cfg.RF, Compact: true},
-			kafka.TopicSpec{Name: dlqTopic, Partitions: 1, RF: s.cfg.RF})
-		if err == nil {
-			s.clParts, err = kafka.Partitions(ctx, adm, s.changelog)
-		}
-		cl.Close()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("hubspot sink %q: %w", s.cfg.Name, err)
-		}
-	}
-	group := "syncline-sink-" + s.cfg.Name
-	sess, err := kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, s.kafkaOpts...),
-		kgo.ConsumeTopics(s.cfg.Topics...),
-		kgo.ConsumerGroup(group),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.TransactionalID(group+"-"+s.cfg.InstanceID),
-		kgo.InstanceID(group+"-"+s.cfg.InstanceID),
-		kgo.TransactionTimeout(s.cfg.TxnTimeout),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.OnPartitionsAssigned(s.units.Assign),
-		kgo.OnPartitionsRevoked(s.forget),
-		kgo.OnPartitionsLost(s.forget),
-	)...)
+	w := &writer{cfg: cfg, http: hc}
+	eng, err := sinksaas.NewEngine(sinksaas.EngineConfig{
+		Name: cfg.Name, Kind: "hubspot sink", Fields: cfg.Properties, KeyField: cfg.IDProperty,
+		IgnoreDeletes: cfg.DeleteMode == DeleteIgnore, Topics: cfg.Topics, BatchSize: cfg.BatchSize,
+		BatchTimeout: cfg.BatchTimeout, Retry: cfg.Retry,
+		TopicPrefix: cfg.TopicPrefix, Partitions: cfg.Partitions, RF: cfg.RF, InstanceID: cfg.InstanceID,
+		StateDir: cfg.StateDir, StateKey: cfg.StateKey, TxnTimeout: cfg.TxnTimeout,
+	}, w, kafkaOpts, serde, m, log)
 	if err != nil {
-		return fmt.Errorf("hubspot sink %q: kafka client: %w", s.cfg.Name, err)
-	}
-	defer sess.Close()
-	d := dlq.New(dlqTopic, sess.Client(), s.m)
-	s.ready.Store(true)
-	defer s.ready.Store(false)
-	s.log.Info("hubspot sink started", "group", group, "topics", s.cfg.Topics, "object_type", s.cfg.ObjectType)
-	failures := 0
-	for ctx.Err() == nil {
-		fs := s.poll(ctx, sess)
-		if ctx.Err() != nil {
-			// Records polled but not committed are read again on restart.
-			return nil
-		}
-		if fs.NumRecords() == 0 {
-			continue
-		}
-		s.m.ConsumerLag.WithLabelValues(s.stage).Set(float64(s.lag.Observe(fs)))
-		err := s.batch(ctx, sess, d, fs)
-		if err == nil {
-			failures = 0
-			continue
-		}
-		s.markAllStale()
-		if ctx.Err() != nil {
-			return nil
-		}
-		var fatal fatalError
-		if errors.As(err, &fatal) {
-			return fmt.Errorf("hubspot sink %q: %w", s.cfg.Name, err)
-		}
-		// Refused credentials or an unknown object type do not heal by
-		// retrying: stop with what to check, as the warehouse sink does on
-		// access errors (nothing is lost: the offsets did not move).
-		var he *saas.HTTPError
-		if errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden || he.Status == http.StatusNotFound) {
-			return fmt.Errorf("hubspot sink %q: %w (check sinks[].hubspot.token, its scopes (crm.objects.%s.write) and object_type)", s.cfg.Name, err, s.cfg.ObjectType)
-		}
-		s.m.SinkErrors.WithLabelValues(s.cfg.Name, "retryable").Inc()
-		s.log.Error("batch failed; retrying from the committed offsets", "err", err)
-		retry.Sleep(ctx, retry.Delay(failures))
-		failures++
-	}
-	return nil
-}
-
-// shutdownGrace is how long a batch in flight may take to finish once the
-// sink is asked to stop.
-const shutdownGrace = 10 * time.Second
-
-type fatalError struct{ error }
-
-func (e fatalError) Unwrap() error { return e.error }
-
-// poll collects up to 10 × batch_size records for at most batch_timeout
-// after the first one.
-func (s *Sink) poll(ctx context.Context, sess *kgo.GroupTransactSession) kgo.Fetches {
-	return kafka.PollBatch(ctx, sess.PollRecords, 10*s.cfg.BatchSize, s.cfg.BatchTimeout, s.log)
-}
-
-// batch writes one batch and commits it; an error means nothing of it
-// committed.
-func (s *Sink) batch(ctx context.Context, sess *kgo.GroupTransactSession, d *dlq.DLQ, fs kgo.Fetches) error {
-	var units []state.Unit
-	seen := map[state.Unit]bool{}
-	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		u := state.Unit{Topic: p.Topic, Partition: p.Partition}
-		if len(p.Records) > 0 && !seen[u] {
-			seen[u] = true
-			units = append(units, u)
-		}
-	})
-	for _, u := range units {
-		if err := s.ensureFresh(ctx, u); err != nil {
-			abort(ctx, sess)
-			return err
-		}
-	}
-	// A shutdown gives the batch shutdownGrace to finish; past that (a
-	// rate-limit or 5xx storm) its calls stop and it aborts: nothing is
-	// committed, and the next run re-sends the same idempotent upserts.
-	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer wcancel()
-	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, wcancel) })
-	defer stopGrace()
-	w := &work{s: s, pending: map[string]*pendingRec{}}
-	fs.EachRecord(w.add)
-	if err := w.write(wctx); err != nil {
-		abort(ctx, sess)
-		return err
-	}
-	if s.beforeCommit != nil {
-		if err := s.beforeCommit(); err != nil {
-			abort(ctx, sess)
-			return err
-		}
-	}
-	if err := sess.Begin(); err != nil {
-		abort(ctx, sess)
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	cl := sess.Client()
-	batch := state.NewBatch()
-	var pmu sync.Mutex
-	var perr error
-	clOffsets := map[state.Unit]int64{}
-	produce := func(r *kgo.Record, onOK func(*kgo.Record)) {
-		cl.Produce(wctx, r, func(r *kgo.Record, err error) {
-			pmu.Lock()
-			defer pmu.Unlock()
-			if err != nil && perr == nil {
-				perr = err
-			}
-			if err == nil && onOK != nil {
-				onOK(r)
-			}
-		})
-	}
-	for _, ch := range w.ledger {
-		ck := ch.u.Key(ch.key)
-		batch.PutRaw(ck, ch.value)
-		u := ch.u
-		produce(&kgo.Record{Topic: s.changelog, Partition: state.ChangelogPartition(u, s.clParts), Key: ck, Value: ch.value}, func(r *kgo.Record) {
-			if r.Offset > clOffsets[u] {
-				clOffsets[u] = r.Offset
-			}
-		})
-	}
-	for _, pk := range w.parked {
-		dr := d.Record(s.stage, pk.reason, pk.err, pk.rec)
-		dr.Partition = 0
-		produce(dr, nil)
-	}
-	ferr := cl.Flush(wctx)
-	pmu.Lock()
-	if ferr == nil {
-		ferr = perr
-	}
-	pmu.Unlock()
-	ectx, cancel := context.WithTimeout(wctx, 30*time.Second)
-	committed, err := sess.End(ectx, kgo.TransactionEndTry(ferr == nil))
-	cancel()
-	if ferr != nil {
-		return fmt.Errorf("produce ledger: %w", ferr)
-	}
-	if err != nil {
-		abort(ctx, sess)
-		return fmt.Errorf("end transaction: %w", err)
-	}
-	if !committed {
-		// A rebalance took partitions away: the records are read again
-		// (by whoever owns them), and their upserts resent idempotently.
-		s.markAllStale()
-		return nil
-	}
-	for u, off := range clOffsets {
-		batch.Offset(u, off+1)
-	}
-	if err := s.store.Apply(batch); err != nil {
-		s.markAllStale()
-		s.log.Error("apply ledger failed; will restore from the changelog", "err", err)
-	}
-	w.committed()
-	return nil
-}
-
-func abort(ctx context.Context, sess *kgo.GroupTransactSession) {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := sess.Begin(); err == nil {
-		_, _ = sess.End(actx, kgo.TryAbort)
-		return
-	}
-	_, _ = sess.End(actx, kgo.TryAbort)
-}
-
-func (s *Sink) forget(_ context.Context, _ *kgo.Client, rs map[string][]int32) {
-	s.m.ConsumerLag.WithLabelValues(s.stage).Set(float64(s.lag.Forget(rs)))
-	s.units.Forget(rs)
-}
-
-func (s *Sink) markAllStale() { s.units.MarkAllStale() }
-
-func (s *Sink) ensureFresh(ctx context.Context, u state.Unit) error {
-	n, err := s.units.EnsureFresh(ctx, s.store, s.kafkaOpts, s.changelog, s.clParts, u)
-	if err != nil {
-		return fmt.Errorf("restore ledger of %s/%d: %w", u.Topic, u.Partition, err)
-	}
-	if n > 0 {
-		s.log.Info("ledger restored from changelog", "topic", u.Topic, "partition", u.Partition, "records", n)
-	}
-	return nil
-}
-
-// entry is a ledger value: the object's id and the last value written per
-// property.
-type entry struct {
-	ID    string            `json:"id,omitempty"`
-	Props map[string]string `json:"p,omitempty"`
-	// Pos is the source position of the last change applied; older or
-	// equal ones (replays) are dropped.
-	Pos string `json:"pos"`
-	// Archived: the record was deleted (and its object archived).
-	Archived bool `json:"archived,omitempty"`
-}
-
-type pendingRec struct {
-	prev     *entry
-	pos      string
-	u        state.Unit
-	key      []byte
-	rec      *kgo.Record
-	del      bool
-	props    map[string]string
-	commitMs []int64
-}
-
-type parkedRec struct {
-	reason string
-	err    error
-	rec    *kgo.Record
-}
-
-type ledgerChange struct {
-	u     state.Unit
-	key   []byte
-	value []byte // nil: tombstone
-}
-
-// work is one batch: the last change per key, what to send, what to
-// commit.
-type work struct {
-	s       *Sink
-	order   []string
-	pending map[string]*pendingRec
-	parked  []parkedRec
-	ledger  []ledgerChange
-
-	written, archived, skipped, replays int
-	err                                 error // of reading the ledger
-	commitMs                            []int64
-}
-
-func (w *work) park(reason string, err error, r *kgo.Record) {
-	w.parked = append(w.parked, parkedRec{reason: reason, err: err, rec: r})
-}
-
-func (w *work) add(r *kgo.Record) {
-	u := state.Unit{Topic: r.Topic, Partition: r.Partition}
-	ch, err := w.s.serde.Decode(context.Background(), r.Key, r.Value)
-	if err != nil {
-		w.s.m.SinkErrors.WithLabelValues(w.s.cfg.Name, "decode").Inc()
-		w.park("undecodable", err, r)
-		return
-	}
-	if ch.Op == schemas.OpTruncate {
-		w.s.log.Warn("truncate ignored: a HubSpot sink does not archive every object of a table", "topic", r.Topic)
-		return
-	}
-	if len(r.Key) < 5 {
-		w.park("no_key", fmt.Errorf("record without key"), r)
-		return
-	}
-	key := r.Key[5:]
-	ck := string(u.Key(key))
-	p := w.pending[ck]
-	if p == nil {
-		prev, err := w.ledgerOf(u, key)
-		if err != nil {
-			w.err = err
-			return
-		}
-		p = &pendingRec{u: u, key: key, prev: prev}
-		if prev != nil {
-			p.pos = prev.Pos
-		}
-	}
-	if p.pos != "" && ch.Source.Position <= p.pos {
-		w.replays++
-		return
-	}
-	if w.pending[ck] == nil {
-		w.pending[ck] = p
-		w.order = append(w.order, ck)
-	}
-	p.pos = ch.Source.Position
-	p.rec = r
-	p.commitMs = append(p.commitMs, ch.Source.CommitMs)
-	if ch.Op == schemas.OpDelete {
-		p.del, p.props = true, nil
-		return
-	}
-	props, err := mapRow(w.s.cfg.Properties, w.s.names, ch.After)
-	if err != nil {
-		// The row cannot be written; an earlier change of the key in this
-		// batch is superseded by it as it would be in the source.
-		delete(w.pending, ck)
-		w.park("invalid_row", err, r)
-		return
-	}
-	p.del, p.props = false, props
-}
-
-func (w *work) ledgerOf(u state.Unit, key []byte) (*entry, error) {
-	v, err := w.s.store.Get(u, key)
-	if err != nil || v == nil {
 		return nil, err
 	}
-	var e entry
-	if err := json.Unmarshal(v, &e); err != nil {
-		return nil, fmt.Errorf("ledger entry of %s/%d: %w", u.Topic, u.Partition, err)
-	}
-	return &e, nil
+	w.m = eng.Metrics()
+	return &Sink{Engine: eng}, nil
 }
 
-// input is one upsert input with the record it comes from.
-type input struct {
-	p      *pendingRec
-	prev   *entry
-	id     string
-	send   map[string]string
-	result string // object id, once written
+// writer makes the HubSpot calls of the engine's ops.
+type writer struct {
+	cfg  Config
+	http *saas.HTTPClient
+	m    *metrics.Metrics
 }
 
-func (w *work) setLedger(p *pendingRec, e entry) {
-	b, _ := json.Marshal(e)
-	w.ledger = append(w.ledger, ledgerChange{u: p.u, key: p.key, value: b})
+// Write implements sinksaas.Writer.
+func (h *writer) Write(ctx context.Context, ops []*sinksaas.Op) error {
+	var updates, upserts, lookups, archives []*sinksaas.Op
+	for _, op := range ops {
+		switch {
+		case op.Delete && op.Prev != nil && op.Prev.ID != "":
+			archives = append(archives, op)
+		case op.Delete:
+			lookups = append(lookups, op)
+		case op.Prev != nil && op.Prev.ID != "":
+			updates = append(updates, op)
+		default:
+			upserts = append(upserts, op)
+		}
+	}
+	n := h.cfg.BatchSize
+	if err := sinksaas.Bisect(updates, n, func(b []*sinksaas.Op) error { return h.update(ctx, b) }, refused, h.what("update")); err != nil {
+		return err
+	}
+	for _, op := range updates {
+		if op.Outcome == sinksaas.Pending {
+			// HubSpot no longer holds the object (deleted or merged
+			// there): upsert the record anew, all its properties.
+			op.Prev, op.Send = nil, op.Props
+			upserts = append(upserts, op)
+		}
+	}
+	if err := sinksaas.Bisect(upserts, n, func(b []*sinksaas.Op) error { return h.upsert(ctx, b) }, refused, h.what("upsert")); err != nil {
+		return err
+	}
+	if err := sinksaas.Bisect(lookups, n, func(b []*sinksaas.Op) error { return h.read(ctx, b) }, refused, h.what("lookup")); err != nil {
+		return err
+	}
+	for _, op := range lookups {
+		if op.Outcome == sinksaas.Pending {
+			archives = append(archives, op)
+		}
+	}
+	return sinksaas.Bisect(archives, n, func(b []*sinksaas.Op) error { return h.archive(ctx, b) }, refused, h.what("archive"))
 }
 
-func idOf(e *entry) string {
-	if e == nil {
-		return ""
+func (h *writer) what(action string) func(*sinksaas.Op) string {
+	return func(op *sinksaas.Op) string {
+		return fmt.Sprintf("HubSpot refused the %s of %s %s", action, h.cfg.IDProperty, op.Key)
 	}
-	return e.ID
 }
 
-func (w *work) write(ctx context.Context) error {
-	if w.err != nil {
-		return w.err
-	}
-	idp := w.s.cfg.IDProperty
-	var ups []*input
-	var archives []*pendingRec
-	var archIDs []string
-	done := map[string]bool{}
-	for _, ck := range w.order {
-		p := w.pending[ck]
-		if p == nil || done[ck] {
-			continue
-		}
-		done[ck] = true
-		prev := p.prev
-		if prev != nil && prev.Archived {
-			prev = nil
-		}
-		if p.del {
-			if prev == nil || w.s.cfg.DeleteMode == DeleteIgnore {
-				// Nothing to archive; the position is kept so a replay
-				// of older changes of the key stays dropped.
-				w.skipped++
-				w.setLedger(p, entry{Pos: p.pos, Archived: true, ID: idOf(prev)})
-				continue
-			}
-			archives = append(archives, p)
-			archIDs = append(archIDs, prev.ID)
-			continue
-		}
-		id := p.props[idp]
-		if id == "" {
-			w.park("invalid_row", fmt.Errorf("id_property %s is empty", idp), p.rec)
-			continue
-		}
-		send := map[string]string{}
-		for k, v := range p.props {
-			if prev == nil || prev.Props[k] != v {
-				send[k] = v
-			}
-		}
-		if prev != nil && prev.Props[idp] != id {
-			// The unique property changed: upsert by the old value, which
-			// is the object's, setting the new one.
-			id = prev.Props[idp]
-		}
-		if len(send) > 0 {
-			// Always sent: HubSpot's results then carry it, which is how
-			// they are matched to the inputs.
-			send[idp] = p.props[idp]
-		}
-		if len(send) == 0 {
-			w.skipped++
-			if p.pos != prev.Pos {
-				e := *prev
-				e.Pos = p.pos
-				w.setLedger(p, e)
-			}
-			continue
-		}
-		ups = append(ups, &input{p: p, prev: prev, id: id, send: send})
-	}
-	for i := 0; i < len(ups); i += w.s.cfg.BatchSize {
-		if err := w.upsert(ctx, ups[i:min(i+w.s.cfg.BatchSize, len(ups))]); err != nil {
-			return err
-		}
-	}
-	for i := 0; i < len(archives); i += w.s.cfg.BatchSize {
-		j := min(i+w.s.cfg.BatchSize, len(archives))
-		if err := w.archive(ctx, archIDs[i:j]); err != nil {
-			return err
-		}
-		for _, p := range archives[i:j] {
-			w.setLedger(p, entry{Pos: p.pos, Archived: true})
-			w.archived++
-			w.commitMs = append(w.commitMs, p.commitMs...)
-		}
-	}
-	for _, in := range ups {
-		if in.result == "" {
-			continue
-		}
-		e := entry{ID: in.result, Props: map[string]string{}, Pos: in.p.pos}
-		if in.prev != nil {
-			for k, v := range in.prev.Props {
-				e.Props[k] = v
-			}
-		}
-		for k, v := range in.send {
-			e.Props[k] = v
-		}
-		w.setLedger(in.p, e)
-		w.written++
-		w.commitMs = append(w.commitMs, in.p.commitMs...)
-	}
-	return nil
+// refused: a whole call refused for a reason retrying does not cure.
+func refused(err error) bool {
+	var he *saas.HTTPError
+	return errors.As(err, &he) && sinksaas.RefusedStatus(he.Status)
 }
 
-func (w *work) url(action string) string {
-	return w.s.cfg.BaseURL + "/crm/v3/objects/" + w.s.cfg.ObjectType + "/batch/" + action
+func (h *writer) url(action string) string {
+	return h.cfg.BaseURL + "/crm/v3/objects/" + h.cfg.ObjectType + "/batch/" + action
 }
 
-func (w *work) call(ctx context.Context, endpoint string, body []byte) (any, error) {
-	_, v, err := w.s.http.Do(ctx, http.MethodPost, w.url(endpoint), body)
+func (h *writer) call(ctx context.Context, endpoint string, body []byte) (map[string]any, error) {
+	_, v, err := h.http.Do(ctx, http.MethodPost, h.url(endpoint), body)
 	res := "ok"
 	if err != nil {
 		res = "error"
 	}
-	w.s.m.SinkAPICalls.WithLabelValues(w.s.cfg.Name, endpoint, res).Inc()
-	return v, err
-}
-
-// upsert sends one batch. A 400 (HubSpot refuses the whole batch when one
-// input is invalid) is bisected down to the invalid inputs, which are
-// parked.
-func (w *work) upsert(ctx context.Context, ins []*input) error {
-	type jin struct {
-		IDProperty string            `json:"idProperty"`
-		ID         string            `json:"id"`
-		Properties map[string]string `json:"properties"`
-	}
-	req := struct {
-		Inputs []jin `json:"inputs"`
-	}{}
-	for _, in := range ins {
-		req.Inputs = append(req.Inputs, jin{IDProperty: w.s.cfg.IDProperty, ID: in.id, Properties: in.send})
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	v, err := w.call(ctx, "upsert", body)
+	h.m.SinkAPICalls.WithLabelValues(h.cfg.Name, endpoint, res).Inc()
 	var he *saas.HTTPError
-	if errors.As(err, &he) && he.Status == http.StatusBadRequest {
-		if len(ins) == 1 {
-			w.s.m.SinkErrors.WithLabelValues(w.s.cfg.Name, "permanent").Inc()
-			w.park("rejected", fmt.Errorf("HubSpot refused the upsert of %s %s: %s", w.s.cfg.IDProperty, ins[0].id, he.Body), ins[0].p.rec)
-			return nil
-		}
-		h := len(ins) / 2
-		if err := w.upsert(ctx, ins[:h]); err != nil {
-			return err
-		}
-		return w.upsert(ctx, ins[h:])
+	if errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden || he.Status == http.StatusNotFound) {
+		// Refused credentials or an unknown object type do not heal by
+		// retrying: stop with what to check, as the warehouse sink does
+		// on access errors (nothing is lost: the offsets did not move).
+		return nil, sinksaas.Fatal{Err: fmt.Errorf("%w (check sinks[].hubspot.token, its scopes (crm.objects.%s.write) and object_type)", err, h.cfg.ObjectType)}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, _ := v.(map[string]any)
-	byID := map[string]*input{}
-	for _, in := range ins {
-		byID[w.norm(in.id)] = in
-		if nv := in.send[w.s.cfg.IDProperty]; nv != "" {
-			byID[w.norm(nv)] = in
+	return resp, nil
+}
+
+func (h *writer) norm(v string) string {
+	if h.cfg.IDProperty == "email" {
+		return strings.ToLower(v)
+	}
+	return v
+}
+
+// batchErr is one entry of a batch answer's errors.
+type batchErr struct {
+	msg       string
+	ids       []string
+	category  string
+	retryable bool
+}
+
+// retryableCategories are the error categories of a batch answer that a
+// later attempt of the same input can cure.
+var retryableCategories = map[string]bool{
+	"RATE_LIMIT": true, "RATE_LIMITS": true, "TOO_MANY_REQUESTS": true, "INTERNAL_ERROR": true,
+	"SERVICE_UNAVAILABLE": true, "TIMEOUT": true, "LOCKED": true,
+}
+
+func batchErrors(resp map[string]any) []batchErr {
+	errs, _ := resp["errors"].([]any)
+	var out []batchErr
+	for _, e := range errs {
+		m, _ := e.(map[string]any)
+		be := batchErr{}
+		be.msg, _ = m["message"].(string)
+		be.category, _ = m["category"].(string)
+		be.retryable = retryableCategories[be.category]
+		if s := fmt.Sprint(m["status"]); s == "429" || (len(s) == 3 && s[0] == '5') {
+			be.retryable = true
 		}
+		ctxm, _ := m["context"].(map[string]any)
+		ids, _ := ctxm["ids"].([]any)
+		for _, x := range ids {
+			if s, ok := x.(string); ok {
+				be.ids = append(be.ids, s)
+			}
+		}
+		if be.msg == "" {
+			be.msg = be.category
+		}
+		out = append(out, be)
+	}
+	return out
+}
+
+// outcomes applies a batch answer's errors to the ops they name (by
+// keyOf) and rejects the pending ops no error names when there are errors
+// (a multi-status answer whose errors do not name an input: it was not
+// written, and retrying it would fail the same way). It returns the ops an
+// OBJECT_NOT_FOUND error names, left Pending.
+func (h *writer) outcomes(resp map[string]any, ops []*sinksaas.Op, keyOf func(*sinksaas.Op) string, action string) map[*sinksaas.Op]bool {
+	by := map[string]*sinksaas.Op{}
+	for _, op := range ops {
+		by[keyOf(op)] = op
+	}
+	errs := batchErrors(resp)
+	notFound := map[*sinksaas.Op]bool{}
+	var msgs []string
+	for _, be := range errs {
+		msgs = append(msgs, be.msg)
+		for _, id := range be.ids {
+			op := by[h.norm(id)]
+			if op == nil || op.Outcome != sinksaas.Pending {
+				continue
+			}
+			err := fmt.Errorf("HubSpot refused the %s of %s %s: %s", action, h.cfg.IDProperty, op.Key, be.msg)
+			switch {
+			case be.category == "OBJECT_NOT_FOUND":
+				notFound[op] = true
+			case be.retryable:
+				op.RetryLater(err)
+			default:
+				op.Reject(err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		for _, op := range ops {
+			if op.Outcome == sinksaas.Pending && !notFound[op] {
+				op.Reject(fmt.Errorf("HubSpot did not %s %s %s: %s", action, h.cfg.IDProperty, op.Key, strings.Join(msgs, "; ")))
+			}
+		}
+	}
+	return notFound
+}
+
+type jin struct {
+	IDProperty string            `json:"idProperty,omitempty"`
+	ID         string            `json:"id"`
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+func inputs(ins []jin) []byte {
+	b, _ := json.Marshal(struct {
+		Inputs []jin `json:"inputs"`
+	}{ins})
+	return b
+}
+
+// upsert sends one batch upsert by id_property.
+func (h *writer) upsert(ctx context.Context, ops []*sinksaas.Op) error {
+	idp := h.cfg.IDProperty
+	var ins []jin
+	for _, op := range ops {
+		send := make(map[string]string, len(op.Send)+1)
+		for k, v := range op.Send {
+			send[k] = v
+		}
+		// Always sent: HubSpot's results then carry it, which is how
+		// they are matched to the inputs.
+		send[idp] = op.Key
+		ins = append(ins, jin{IDProperty: idp, ID: op.Key, Properties: send})
+	}
+	resp, err := h.call(ctx, "upsert", inputs(ins))
+	if err != nil {
+		return err
+	}
+	by := map[string]*sinksaas.Op{}
+	for _, op := range ops {
+		by[h.norm(op.Key)] = op
 	}
 	results, _ := resp["results"].([]any)
 	for _, r := range results {
 		m, _ := r.(map[string]any)
 		props, _ := m["properties"].(map[string]any)
 		id, _ := m["id"].(string)
-		key, _ := props[w.s.cfg.IDProperty].(string)
-		if in := byID[w.norm(key)]; in != nil && id != "" {
-			in.result = id
+		key, _ := props[idp].(string)
+		if op := by[h.norm(key)]; op != nil && id != "" && op.Outcome == sinksaas.Pending {
+			op.Wrote(id)
 		}
 	}
-	errs, _ := resp["errors"].([]any)
-	for _, e := range errs {
-		m, _ := e.(map[string]any)
-		msg, _ := m["message"].(string)
-		ctxm, _ := m["context"].(map[string]any)
-		ids, _ := ctxm["ids"].([]any)
-		for _, x := range ids {
-			s, _ := x.(string)
-			if in := byID[w.norm(s)]; in != nil && in.result == "" {
-				in.result = "-" // handled
-				w.s.m.SinkErrors.WithLabelValues(w.s.cfg.Name, "permanent").Inc()
-				w.park("rejected", fmt.Errorf("HubSpot refused the upsert of %s %s: %s", w.s.cfg.IDProperty, in.id, msg), in.p.rec)
-			}
-		}
+	for op := range h.outcomes(resp, ops, func(op *sinksaas.Op) string { return h.norm(op.Key) }, "upsert") {
+		op.Reject(fmt.Errorf("HubSpot refused the upsert of %s %s: object not found", h.cfg.IDProperty, op.Key))
 	}
-	var msgs []string
-	for _, e := range errs {
-		m, _ := e.(map[string]any)
-		if msg, _ := m["message"].(string); msg != "" {
-			msgs = append(msgs, msg)
-		}
-	}
-	for _, in := range ins {
-		switch {
-		case in.result == "-":
-			in.result = ""
-		case in.result == "" && len(errs) > 0:
-			// A multi-status answer whose errors do not name the input:
-			// it was not written, and retrying the same input would fail
-			// the same way.
-			w.s.m.SinkErrors.WithLabelValues(w.s.cfg.Name, "permanent").Inc()
-			w.park("rejected", fmt.Errorf("HubSpot did not write %s %s: %s", w.s.cfg.IDProperty, in.id, strings.Join(msgs, "; ")), in.p.rec)
-		case in.result == "":
-			return fmt.Errorf("upsert answer has no result for %s %s", w.s.cfg.IDProperty, in.id)
+	for _, op := range ops {
+		if op.Outcome == sinksaas.Pending {
+			return fmt.Errorf("upsert answer has no result for %s %s", h.cfg.IDProperty, op.Key)
 		}
 	}
 	return nil
 }
 
-func (w *work) norm(v string) string {
-	if w.s.cfg.IDProperty == "email" {
-		return strings.ToLower(v)
+// update sends one batch update by object id; ops HubSpot does not hold
+// the object of stay Pending.
+func (h *writer) update(ctx context.Context, ops []*sinksaas.Op) error {
+	var ins []jin
+	for _, op := range ops {
+		ins = append(ins, jin{ID: op.Prev.ID, Properties: op.Send})
 	}
-	return v
+	resp, err := h.call(ctx, "update", inputs(ins))
+	if err != nil {
+		return err
+	}
+	by := map[string]*sinksaas.Op{}
+	for _, op := range ops {
+		by[op.Prev.ID] = op
+	}
+	results, _ := resp["results"].([]any)
+	for _, r := range results {
+		m, _ := r.(map[string]any)
+		id, _ := m["id"].(string)
+		if op := by[id]; op != nil && op.Outcome == sinksaas.Pending {
+			op.Wrote(id)
+		}
+	}
+	gone := h.outcomes(resp, ops, func(op *sinksaas.Op) string { return h.norm(op.Prev.ID) }, "update")
+	for _, op := range ops {
+		if op.Outcome == sinksaas.Pending && !gone[op] {
+			return fmt.Errorf("update answer has no result for object %s", op.Prev.ID)
+		}
+	}
+	return nil
 }
 
-func (w *work) archive(ctx context.Context, ids []string) error {
+// read looks the objects of deletes up by id_property: a found object's id
+// is set on the op (still Pending, to be archived); one HubSpot does not
+// hold is Missing.
+func (h *writer) read(ctx context.Context, ops []*sinksaas.Op) error {
+	idp := h.cfg.IDProperty
+	req := struct {
+		IDProperty string   `json:"idProperty"`
+		Properties []string `json:"properties"`
+		Inputs     []jin    `json:"inputs"`
+	}{IDProperty: idp, Properties: []string{idp}}
+	for _, op := range ops {
+		req.Inputs = append(req.Inputs, jin{ID: op.Key})
+	}
+	body, _ := json.Marshal(req)
+	resp, err := h.call(ctx, "read", body)
+	if err != nil {
+		return err
+	}
+	by := map[string]*sinksaas.Op{}
+	for _, op := range ops {
+		by[h.norm(op.Key)] = op
+	}
+	found := map[*sinksaas.Op]bool{}
+	results, _ := resp["results"].([]any)
+	for _, r := range results {
+		m, _ := r.(map[string]any)
+		props, _ := m["properties"].(map[string]any)
+		id, _ := m["id"].(string)
+		key, _ := props[idp].(string)
+		if op := by[h.norm(key)]; op != nil && id != "" && op.Outcome == sinksaas.Pending {
+			op.ObjectID = id
+			found[op] = true
+		}
+	}
+	for _, be := range batchErrors(resp) {
+		for _, id := range be.ids {
+			if op := by[h.norm(id)]; op != nil && !found[op] && op.Outcome == sinksaas.Pending {
+				if be.category == "OBJECT_NOT_FOUND" {
+					op.Missing(fmt.Errorf("no %s with %s %s: %s", h.cfg.ObjectType, idp, op.Key, be.msg))
+				} else if be.retryable {
+					op.RetryLater(fmt.Errorf("HubSpot refused the lookup of %s %s: %s", idp, op.Key, be.msg))
+				} else {
+					op.Reject(fmt.Errorf("HubSpot refused the lookup of %s %s: %s", idp, op.Key, be.msg))
+				}
+			}
+		}
+	}
+	for _, op := range ops {
+		if op.Outcome == sinksaas.Pending && !found[op] {
+			op.Missing(fmt.Errorf("no %s with %s %s", h.cfg.ObjectType, idp, op.Key))
+		}
+	}
+	return nil
+}
+
+// archive archives the objects of deletes: the ledger's id, or the one a
+// lookup found.
+func (h *writer) archive(ctx context.Context, ops []*sinksaas.Op) error {
 	var b bytes.Buffer
 	b.WriteString(`{"inputs":[`)
-	for i, id := range ids {
+	for i, op := range ops {
 		if i > 0 {
 			b.WriteByte(',')
+		}
+		id := op.ObjectID
+		if op.Prev != nil && op.Prev.ID != "" {
+			id = op.Prev.ID
 		}
 		j, _ := json.Marshal(map[string]string{"id": id})
 		b.Write(j)
 	}
 	b.WriteString(`]}`)
-	_, err := w.call(ctx, "archive", b.Bytes())
-	return err
-}
-
-// committed records the metrics of a committed batch.
-func (w *work) committed() {
-	s := w.s
-	s.m.SinkWrites.WithLabelValues(s.cfg.Name, "ok").Add(float64(w.written + w.archived))
-	now := time.Now()
-	lat := s.m.EndToEndLatency.WithLabelValues(s.cfg.Name)
-	for _, ms := range w.commitMs {
-		if ms > 0 {
-			lat.Observe(now.Sub(time.UnixMilli(ms)).Seconds())
-		}
+	if _, err := h.call(ctx, "archive", b.Bytes()); err != nil {
+		return err
 	}
-	for _, pk := range w.parked {
-		s.m.SinkWrites.WithLabelValues(s.cfg.Name, "error").Inc()
-		s.log.Warn("record parked in the DLQ", "reason", pk.reason, "topic", pk.rec.Topic, "partition", pk.rec.Partition, "offset", pk.rec.Offset, "err", pk.err)
+	for _, op := range ops {
+		op.Wrote("")
 	}
-	s.log.Debug("batch committed", "written", w.written, "archived", w.archived, "unchanged", w.skipped, "parked", len(w.parked))
+	return nil
 }

@@ -333,7 +333,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.search(w, r, typ)
 	case action == "" && r.Method == http.MethodGet:
 		s.list(w, r, typ)
-	case (action == "batch/upsert" || action == "batch/archive") && r.Method == http.MethodPost:
+	case strings.HasPrefix(action, "batch/") && r.Method == http.MethodPost:
 		s.write(w, r, typ, action)
 	default:
 		writeError(w, http.StatusMethodNotAllowed, "VALIDATION_ERROR", r.Method+" "+r.URL.Path+" is not supported by the emulator")

@@ -8,12 +8,17 @@
 //
 //	GET /v1/items?updated_since=RFC3339&limit=N[&offset=K|&page=P|&cursor=C]
 //	→ {"data": [{"id": 1, "updated_at": "...", "status": "active", "name": "…", "amount": 1.5}], "has_more": true}
+//
+// It also has a write side for sinks (write.go): records of any collection
+// upserted and deleted by id or in batches, idempotency keys honoured, 429
+// with Retry-After and injected 5xx.
 package rest
 
 import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,7 +40,11 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	APIKey string // required in X-API-Key
+	APIKey string // required in X-API-Key (reads; writes unless another auth is set)
+	// BearerToken or BasicUser and BasicPassword, when set, are what
+	// writes must carry instead of the API key.
+	BearerToken              string
+	BasicUser, BasicPassword string
 	Paging Paging
 	// RateLimitMax requests per RateLimitInterval; 0: no limit.
 	RateLimitMax      int
@@ -61,6 +70,7 @@ type Server struct {
 	used   int
 	// Requests counts requests answered.
 	requests int
+	w        writeState
 }
 
 // New returns an emulator.
@@ -112,9 +122,31 @@ func (s *Server) Requests() int {
 	return s.requests
 }
 
+// admit applies the rate limit and sets the X-RateLimit-* headers; false
+// means over the limit (Retry-After is set). Called with the lock held.
+func (s *Server) admit(h http.Header) bool {
+	if s.opts.RateLimitMax <= 0 {
+		return true
+	}
+	now := time.Now()
+	if now.Sub(s.window) >= s.opts.RateLimitInterval {
+		s.window, s.used = now, 0
+	}
+	reset := s.window.Add(s.opts.RateLimitInterval).Sub(now)
+	h.Set("X-RateLimit-Reset", strconv.FormatFloat(reset.Seconds(), 'f', 3, 64))
+	if s.used >= s.opts.RateLimitMax {
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(reset.Seconds())))))
+		return false
+	}
+	s.used++
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(s.opts.RateLimitMax-s.used))
+	return true
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/v1/items" || r.Method != http.MethodGet {
-		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
+		s.write(w, r) // write.go
 		return
 	}
 	if r.Header.Get("X-API-Key") != s.opts.APIKey {
@@ -124,20 +156,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
-	if s.opts.RateLimitMax > 0 {
-		now := time.Now()
-		if now.Sub(s.window) >= s.opts.RateLimitInterval {
-			s.window, s.used = now, 0
-		}
-		reset := s.window.Add(s.opts.RateLimitInterval).Sub(now)
-		w.Header().Set("X-RateLimit-Reset", strconv.FormatFloat(reset.Seconds(), 'f', 3, 64))
-		if s.used >= s.opts.RateLimitMax {
-			w.Header().Set("X-RateLimit-Remaining", "0")
-			http.Error(w, `{"error":"rate limited"}`, http.StatusTooManyRequests)
-			return
-		}
-		s.used++
-		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(s.opts.RateLimitMax-s.used))
+	if !s.admit(w.Header()) {
+		http.Error(w, `{"error":"rate limited"}`, http.StatusTooManyRequests)
+		return
 	}
 	q := r.URL.Query()
 	var since time.Time

@@ -129,7 +129,7 @@ func NewIndex(cfg Config) (*Index, error) {
 func (ix *Index) Len() int {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return len(ix.recs)
+	return len(ix.ids)
 }
 
 // Stats returns counters of the work done so far.
@@ -137,7 +137,7 @@ func (ix *Index) Stats() Stats {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	s := ix.stats
-	s.Records = len(ix.recs)
+	s.Records = len(ix.ids)
 	return s
 }
 
@@ -196,7 +196,7 @@ func (ix *Index) Add(rec Record) ([]Candidate, error) {
 		}
 		for j := len(list) - 1; j >= lo; j-- {
 			c := list[j]
-			if ix.seen[c] == ix.stamp {
+			if ix.seen[c] == ix.stamp || ix.recs[c].removed {
 				continue
 			}
 			ix.seen[c] = ix.stamp
@@ -255,6 +255,32 @@ func (ix *Index) Add(rec Record) ([]Candidate, error) {
 		ix.cities[p.city]++
 	}
 	return out, nil
+}
+
+// Remove takes the record with id out of the index (so that a changed
+// record can be added again with its new values); it reports whether the
+// record was indexed. Its slot stays allocated, skipped by later scans.
+func (ix *Index) Remove(id string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	idx, ok := ix.ids[id]
+	if !ok {
+		return false
+	}
+	delete(ix.ids, id)
+	p := &ix.recs[idx]
+	p.removed = true
+	if p.first != "" && p.last != "" {
+		ix.firsts[canonicalFirst(p.first)]--
+		ix.lasts[p.last]--
+	}
+	if p.postal != "" {
+		ix.postals[postalArea(p.postal)]--
+	}
+	if p.city != "" {
+		ix.cities[p.city]--
+	}
+	return true
 }
 
 // expectedNamesakes estimates how many of the indexed records would carry

@@ -308,3 +308,29 @@ func FuzzCompare(f *testing.F) {
 		}
 	})
 }
+
+func TestRemovedRecordIsNoCandidate(t *testing.T) {
+	ix, err := match.NewIndex(match.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := match.Record{ID: "crm/1", FirstName: "Ann", LastName: "Lee", Email: "ann.lee@acme.com"}
+	if _, err := ix.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	if !ix.Remove("crm/1") || ix.Remove("crm/1") {
+		t.Fatal("Remove: want true then false")
+	}
+	b := match.Record{ID: "app/7", FirstName: "Ann", LastName: "Lee", Email: "ann.lee@acme.com"}
+	cands, err := ix.Add(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 0 || ix.Len() != 1 {
+		t.Fatalf("after Remove: candidates %+v, len %d; want none, 1", cands, ix.Len())
+	}
+	a.Email = "ann@lee.family"
+	if _, err := ix.Add(a); err != nil { // re-added with new values
+		t.Fatalf("re-add after Remove: %v", err)
+	}
+}

@@ -55,6 +55,7 @@ type prepared struct {
 	companyTok  string // first word of company
 	postal      string
 	city        string
+	removed     bool // taken out by Index.Remove
 }
 
 // fold lowercases s, strips accents and keeps letters and digits only:

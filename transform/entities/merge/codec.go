@@ -30,6 +30,8 @@ import (
 	"math"
 	"math/big"
 	"time"
+
+	"syncline/schemas"
 )
 
 // Version is the state encoding version Encode writes.
@@ -459,4 +461,53 @@ func Decode(b []byte) (*State, error) {
 		return nil, fmt.Errorf("decode entity state: %w", r.err)
 	}
 	return s, nil
+}
+
+// ChangeVersion is the change encoding version EncodeChange writes.
+const ChangeVersion byte = 1
+
+// EncodeChange returns the binary encoding of a change, in the value
+// encoding of the state (so every value type a state carries survives):
+//
+//	change = version(1) entity source key op commit position n×(name value)
+func EncodeChange(ch Change) ([]byte, error) {
+	b := []byte{ChangeVersion}
+	b = appendString(b, ch.Entity)
+	b = appendString(b, ch.Source)
+	b = appendString(b, ch.Key)
+	b = appendString(b, string(ch.Op))
+	b = binary.AppendVarint(b, ch.CommitMs)
+	b = appendString(b, ch.Position)
+	b = binary.AppendUvarint(b, uint64(len(ch.Fields)))
+	var err error
+	for _, n := range sortedKeys(ch.Fields) {
+		b = appendString(b, n)
+		if b, err = appendValue(b, ch.Fields[n]); err != nil {
+			return nil, fmt.Errorf("encode change of %s %s: field %s: %w", ch.Source, ch.Key, n, err)
+		}
+	}
+	return b, nil
+}
+
+// DecodeChange decodes a change EncodeChange wrote. It never panics.
+func DecodeChange(b []byte) (Change, error) {
+	r := &reader{b: b}
+	if v := r.byte(); r.err == nil && v != ChangeVersion {
+		return Change{}, fmt.Errorf("decode entity change: version %d, want %d", v, ChangeVersion)
+	}
+	ch := Change{Entity: r.string(), Source: r.string(), Key: r.string(), Op: schemas.Op(r.string()), CommitMs: r.varint(), Position: r.string()}
+	if n := r.count(); n > 0 {
+		ch.Fields = make(map[string]any, n)
+		for range n {
+			name := r.string()
+			ch.Fields[name] = r.value(false)
+		}
+	}
+	if r.err == nil && r.off != len(b) {
+		r.fail("%d trailing bytes", len(b)-r.off)
+	}
+	if r.err != nil {
+		return Change{}, fmt.Errorf("decode entity change: %w", r.err)
+	}
+	return ch, nil
 }
