@@ -198,11 +198,15 @@ type Pagination struct {
 	// records there are in the seen set) instead of using the stored
 	// token.
 	ExpiringTokens bool `yaml:"expiring_tokens"`
-	// Descending says the API returns a window newest first (Stripe's
-	// lists): the cursor moves to the window's end only when the window
-	// is complete, and the records of one updated-at are deduplicated
-	// across its pages.
-	Descending bool `yaml:"descending"`
+	// Order is the order of a window's records: ascending (default: by
+	// updated-at), descending (newest first: Stripe's lists) or
+	// unordered (Mailchimp's list order). For the latter two the cursor
+	// moves only when the window is complete, and the window keeps its
+	// own seen set: for descending its head (within the lookback of its
+	// latest updated-at) and the records at its oldest updated-at so
+	// far; for unordered all of its records, up to 10,000 (past that
+	// the oldest beyond the head are forgotten).
+	Order string `yaml:"order"`
 	// Limit is the page size passed as .Limit; default 100.
 	Limit int `yaml:"limit"`
 	// StartPage is the first page number (type page); default 1.
@@ -445,6 +449,11 @@ func (p Pagination) validate(key string) []error {
 	case "offset", "page", "link", "none":
 	default:
 		errs = append(errs, fmt.Errorf("%s.type: unknown %q: use token, next_url, after_last, offset, page, link or none", key, p.Type))
+	}
+	switch p.Order {
+	case "", "ascending", "descending", "unordered":
+	default:
+		errs = append(errs, fmt.Errorf("%s.order: unknown %q: use ascending, descending or unordered", key, p.Order))
 	}
 	if p.MaxResults < 0 {
 		errs = append(errs, fmt.Errorf("%s.max_results: must not be negative", key))

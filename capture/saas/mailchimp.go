@@ -67,7 +67,7 @@ func (m Mailchimp) Config() Config {
 			IDField:      "id",
 			CreatedField: "timestamp_opt",
 			Cursor:       m.Polling.cursor("last_changed", "rfc3339", MailchimpDefaults),
-			Pagination:   Pagination{Type: "offset", Limit: mailchimpPage},
+			Pagination:   Pagination{Type: "offset", Limit: mailchimpPage, Order: "unordered"},
 			Properties:   properties(l.Properties, l.Types),
 			Deletes:      &Deletes{StatusField: "status", StatusValue: "archived"},
 		})

@@ -25,9 +25,7 @@ func newMCEnv(t *testing.T, o mailchimp.Options) *mcEnv {
 	e := newEnv(t, hubspot.Options{})
 	o.APIKey = mcKey
 	mc := mailchimp.New(o)
-	srv := mc.Start()
-	t.Cleanup(srv.Close)
-	return &mcEnv{env: e, mc: mc, url: srv.URL}
+	return &mcEnv{env: e, mc: mc, url: e.serve(mc)}
 }
 
 func (e *mcEnv) profile(name string, page int) Config {
@@ -73,11 +71,7 @@ func TestMailchimpSyncAcross429StormsAndKillsLosesAndRepeatsNothing(t *testing.T
 	e.crashAt(e.profile("mc", 200), 5)
 	e.crashAt(e.profile("mc", 200), 10)
 	before := e.mc.Stats().Rows
-	versions, chs := e.synced(e.profile("mc", 200), mcTopic("mc"))
-	checkLatest(t, versions, e.want())
-	if ops := opCounts(chs); ops[schemas.OpRead] != 3980 || ops[schemas.OpDelete] != 20 {
-		t.Errorf("ops %v, want 3980 r, 20 d", ops)
-	}
+	chs := e.synced(e.profile("mc", 200), mcTopic("mc"), e.want(), map[schemas.Op]int{schemas.OpRead: 3980, schemas.OpDelete: 20})
 	statuses := map[any]int{}
 	for _, ch := range chs {
 		if ch.Op == schemas.OpRead {
@@ -123,13 +117,7 @@ func TestMailchimpMembersChangedSinceTheCursorAndArchivesAreDeletes(t *testing.T
 	e.mc.Add("a1b2c3", "new@example.com", "subscribed", map[string]any{"FNAME": "New"}, at)
 	r.settle(t)
 	r.stop(t)
-	chs := e.read(mcTopic("inc"))
-	versions := exactlyOnce(t, chs)
-	checkLatest(t, versions, e.want())
-	ops := opCounts(chs)
-	if ops[schemas.OpRead] != 700 || ops[schemas.OpUpdate] != 150 || ops[schemas.OpDelete] != 25 || ops[schemas.OpCreate] != 1 {
-		t.Errorf("ops %v, want 700 r, 150 u, 25 d, 1 c", ops)
-	}
+	_, versions := e.verify(mcTopic("inc"), e.want(), map[schemas.Op]int{schemas.OpRead: 700, schemas.OpUpdate: 150, schemas.OpDelete: 25, schemas.OpCreate: 1})
 	if vs := versions[mailchimp.SubscriberHash("new@example.com")]; len(vs) != 1 || vs[0].op != schemas.OpCreate {
 		t.Errorf("new member: %v", vs)
 	}

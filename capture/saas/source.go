@@ -432,7 +432,7 @@ func (r *run) pollUpdates(ctx context.Context, ob *object, st *ObjectState, dead
 				continue // read already (below Floor: read, or given up)
 			}
 			if prev, ok := w.Seen[id]; ok && prev >= ts {
-				continue // read already in this newest-first window
+				continue // read already in this window (pagination.order)
 			}
 			op, listed := ob.op(rec)
 			if !listed {
@@ -449,7 +449,7 @@ func (r *run) pollUpdates(ctx context.Context, ob *object, st *ObjectState, dead
 			out = append(out, kr)
 			counts[ch.Op]++
 			switch {
-			case o.Pagination.Descending:
+			case o.Pagination.unordered():
 				// The cursor moves when the window is complete.
 				if w.Seen == nil {
 					w.Seen = map[string]int64{}
@@ -469,13 +469,15 @@ func (r *run) pollUpdates(ctx context.Context, ob *object, st *ObjectState, dead
 			}
 		}
 		w.Read += len(recs)
-		if o.Pagination.Descending {
-			descended(w, recs, ob, o, lookback)
+		if o.Pagination.unordered() {
+			w.pruneSeen(recs, ob, o, lookback)
 			if next == nil {
 				for id, ts := range w.Seen {
 					st.Cursor.see(id, ts)
 				}
-				st.Cursor.TS = max(st.Cursor.TS, min(w.Last, w.Until))
+				if st.Cursor.TS > w.Until {
+					st.Cursor.TS, st.Cursor.ID = w.Until, ""
+				}
 			}
 		}
 		switch {
@@ -561,20 +563,49 @@ func (r *run) pollDeletes(ctx context.Context, ob *object, st *ObjectState, dead
 	}
 }
 
-// descended notes a page of a newest-first window: Min moves to its
-// oldest record, and the window's seen set keeps only its head and the
-// records at Min.
-func descended(w *Window, recs []any, ob *object, o *Object, lookback int64) {
+// unordered reports whether windows are not read in updated-at order.
+func (p Pagination) unordered() bool { return p.Order == "descending" || p.Order == "unordered" }
+
+// pruneSeen bounds the seen set of a window that is not read in
+// updated-at order after a page (pagination.order): it keeps the head
+// (within the lookback of Last) and, newest first, the records at Min,
+// the oldest updated-at read so far, whose second may go on on the next
+// page; unordered, every record up to maxSeen.
+func (w *Window) pruneSeen(recs []any, ob *object, o *Object, lookback int64) {
 	for _, rec := range recs {
 		if _, ts, err := recordKey(rec, ob.idField, o.Cursor.Field, o.Cursor.Format); err == nil && (w.Min == 0 || ts < w.Min) {
 			w.Min = ts
 		}
 	}
+	head := w.Last - lookback
+	if o.Pagination.Order == "descending" {
+		for id, ts := range w.Seen {
+			if ts != w.Min && ts < head {
+				delete(w.Seen, id)
+			}
+		}
+		return
+	}
+	if len(w.Seen) <= maxSeen {
+		return
+	}
+	cut := newest(w.Seen, maxSeen)
 	for id, ts := range w.Seen {
-		if ts != w.Min && ts < w.Last-lookback {
+		if ts < cut && ts < head {
 			delete(w.Seen, id)
 		}
 	}
+}
+
+// newest returns the updated-at from which on seen holds its n newest
+// records.
+func newest(seen map[string]int64, n int) int64 {
+	all := make([]int64, 0, len(seen))
+	for _, ts := range seen {
+		all = append(all, ts)
+	}
+	slices.Sort(all)
+	return all[len(all)-n]
 }
 
 func (m *Mark) see(id string, ts int64) {
@@ -599,12 +630,7 @@ func (m *Mark) prune(lookback int64) {
 	if len(m.Seen) <= maxSeen {
 		return
 	}
-	all := make([]int64, 0, len(m.Seen))
-	for _, ts := range m.Seen {
-		all = append(all, ts)
-	}
-	slices.Sort(all)
-	m.Floor = max(m.Floor, all[len(all)-maxSeen])
+	m.Floor = max(m.Floor, newest(m.Seen, maxSeen))
 	for id, ts := range m.Seen {
 		if ts < m.Floor {
 			delete(m.Seen, id)

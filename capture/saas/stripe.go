@@ -53,7 +53,7 @@ func (s Stripe) Config() Config {
 			IDField:     "data.object.id",
 			RowPath:     "data.object",
 			Cursor:      s.Polling.cursor("created", "unix", StripeDefaults),
-			Pagination:  Pagination{Type: "after_last", TokenPath: "id", MorePath: "has_more", Limit: 100, Descending: true},
+			Pagination:  Pagination{Type: "after_last", TokenPath: "id", MorePath: "has_more", Limit: 100, Order: "descending"},
 			Ops:         &Ops{Field: "type", Values: map[string]string{created: "c", updated: "u", deleted: "d"}},
 			Properties:  properties(o.Properties, o.Types),
 		}

@@ -70,7 +70,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), brokerCmd(), validateCmd(), resnapshotCmd(), backfillCmd(), statusCmd(), dlqCmd(), auditCmd(), diffCmd())
+	root.AddCommand(runCmd(), brokerCmd(), validateCmd(), resnapshotCmd(), backfillCmd(), statusCmd(), dlqCmd(), auditCmd(), diffCmd(), reviewCmd(), historyCmd())
 	return root
 }
 

@@ -43,6 +43,7 @@ import (
 
 	"syncline/capture/postgres"
 	"syncline/internal/dlq"
+	"syncline/transform/entities"
 )
 
 // Component is one running part of the pipeline as the API shows it.
@@ -74,7 +75,20 @@ type Options struct {
 	// nil disables /api/v1/audit. Errors that are the request's fault are
 	// RequestErrors.
 	Audit func(ctx context.Context, q AuditQuery) (any, error)
-	Log   *slog.Logger
+	// Reviews serves the review queue and entity history; nil disables
+	// those endpoints (no entities configured).
+	Reviews Reviews
+	Log     *slog.Logger
+}
+
+// Reviews is the review queue and the entities' lineage.
+type Reviews interface {
+	List(ctx context.Context, f entities.ReviewFilter) ([]*entities.Review, error)
+	Get(ctx context.Context, id string) (*entities.Review, error)
+	// Decide sends a decision and waits until the entities stage applied
+	// it; the review returned has its new status.
+	Decide(ctx context.Context, id, decision, by, note string) (*entities.Review, error)
+	History(ctx context.Context, entity, id string) (*entities.History, error)
 }
 
 // Status is what /api/v1/status returns.
@@ -111,6 +125,10 @@ func Handler(o Options) http.Handler {
 	api.HandleFunc("GET /api/v1/dlq", h.dlqList)
 	api.HandleFunc("POST /api/v1/dlq/replay", h.dlqReplay)
 	api.HandleFunc("GET /api/v1/audit", h.audit)
+	api.HandleFunc("GET /api/v1/reviews", h.reviewList)
+	api.HandleFunc("GET /api/v1/reviews/{id}", h.reviewGet)
+	api.HandleFunc("POST /api/v1/reviews/{id}/{action}", h.reviewDecide)
+	api.HandleFunc("GET /api/v1/entities/{entity}/{id}/history", h.history)
 	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (see the README's admin API)", r.Method, r.URL.Path))
 	})

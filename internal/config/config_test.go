@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syncline/transform/entities"
+	"syncline/transform/entities/merge"
+	"syncline/transform/quality"
 	"testing"
 	"time"
 )
@@ -194,6 +197,31 @@ func TestLoad(t *testing.T) {
 					IdempotencyHeader: "Idempotency-Key", Headers: []WebhookHeader{{Name: "X-Tenant", Value: "acme"}},
 					RequestsPerSecond: 5, Timeout: 15 * time.Second,
 				},
+			}},
+			Entities: []entities.Spec{{
+				Name: "contact", Shards: 2,
+				Sources: []entities.SourceSpec{
+					{From: "app.public.customers"},
+					{From: "billing.billing.invoices", Name: "billing_db", Fields: map[string]string{"email": "customer_email", "balance": "total"},
+						ExternalIDs: map[string]string{"app": "customer_id"}},
+				},
+				Fields: map[string]entities.FieldSpec{
+					"email":   {Type: "string", Field: merge.Field{Required: true}},
+					"balance": {Type: "numeric", Field: merge.Field{Policy: merge.Sum, Anomaly: &merge.Anomaly{Factor: 10}}},
+					"plan":    {Field: merge.Field{SystemOfRecord: "app", HighStakes: true}},
+					"tier":    {Field: merge.Field{SourcePriority: []string{"billing_db", "app"}}},
+				},
+				Default:             merge.Field{Policy: merge.LastWriterWins},
+				DeleteWhenNoSources: true,
+				Quality: quality.EntityConfig{
+					Spec: quality.Spec{
+						Fields: map[string]quality.Field{"email": {Normalize: quality.NormalizeEmail}},
+						Rules:  []quality.Rule{{Name: "positive_balance", When: "balance != null", Check: "balance >= 0"}},
+					},
+					Sources: map[string]quality.Spec{"billing_db": {Fields: map[string]quality.Field{"email": {Normalize: quality.NormalizeEmail, OnInvalid: quality.Drop}}}},
+				},
+				Match: entities.MatchSpec{AutoMerge: 0.9, ReviewFrom: 0.7, DefaultRegion: "GB", PlusAddressing: true,
+					DotInsensitiveDomains: []string{"gmail.com"}, Fields: entities.MatchFields{Email: "email"}},
 			}},
 		}
 		want.meta = got.meta

@@ -23,6 +23,7 @@ type Metrics struct {
 	ReconciledRows     *prometheus.GaugeVec   // sink, table
 	Conflicts          *prometheus.CounterVec // entity, field, resolution
 	ReviewQueueDepth   prometheus.Gauge
+	EntityChanges      *prometheus.CounterVec // entity
 }
 
 // New creates the metrics and registers them on reg (a fresh
@@ -75,12 +76,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		Conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncline_conflicts_total", Help: "Fields of entities where sources disagreed, by entity, field and how it was resolved (the policy, review, approved, rejected).",
 		}, []string{"entity", "field", "resolution"}),
+		EntityChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncline_entity_changes_total", Help: "Source record changes merged into entities, by entity (the denominator of the conflict rate).",
+		}, []string{"entity"}),
 		ReviewQueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "syncline_review_queue_depth", Help: "Review items (held changes, possible duplicates) waiting for a decision, in the shards this process owns.",
 		}),
 	}
 	reg.MustRegister(m.BackfillRows, m.DriftRows, m.ReconciledRows)
-	reg.MustRegister(m.SinkAPICalls, m.Conflicts, m.ReviewQueueDepth)
+	reg.MustRegister(m.SinkAPICalls, m.Conflicts, m.ReviewQueueDepth, m.EntityChanges)
 	reg.MustRegister(m.SourceEvents, m.SourceLagBytes, m.EndToEndLatency, m.SinkWrites, m.SinkErrors,
 		m.DLQRecords, m.DuplicatesDropped, m.NoopUpdatesDropped, m.ConsumerLag, m.ToastRereads)
 	return m

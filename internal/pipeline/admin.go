@@ -20,7 +20,9 @@ import (
 	"syncline/internal/config"
 	"syncline/internal/dlq"
 	"syncline/internal/topics"
+	"syncline/schemas"
 	"syncline/sink/warehouse"
+	"syncline/transform/entities"
 )
 
 // The console's charts: a point every 2 s over the last 10 minutes.
@@ -29,7 +31,7 @@ const (
 	statsKeep     = 300
 )
 
-func adminOptions(cfg *config.Config, o Options, comps []named, reg *prometheus.Registry, sampler *admin.Sampler, kopts []kgo.Opt, log *slog.Logger) admin.Options {
+func adminOptions(cfg *config.Config, o Options, comps []named, reg *prometheus.Registry, sampler *admin.Sampler, kopts []kgo.Opt, serde *schemas.Serde, log *slog.Logger) admin.Options {
 	ao := admin.Options{
 		Token: cfg.HTTP.Token.Value(), Registry: reg, Sampler: sampler, Log: log.With("component", "admin"),
 		DLQ: dlq.NewAdmin(kopts, topics.DLQ(cfg.Kafka.TopicPrefix), topics.DLQReplays(cfg.Kafka.TopicPrefix), "syncline-dlq-replay-"+cfg.Name),
@@ -61,6 +63,9 @@ func adminOptions(cfg *config.Config, o Options, comps []named, reg *prometheus.
 			}
 			return nil, admin.BadRequest(fmt.Errorf("no sink %q in this pipeline", q.Sink))
 		}
+	}
+	if len(cfg.Entities) > 0 {
+		ao.Reviews = &reviews{cfg: cfg, kopts: kopts, serde: serde}
 	}
 	if o.Role == RoleAll || o.Role == RoleCapture {
 		ao.Signal = func(ctx context.Context, source string, sg postgres.Signal) (postgres.Signal, error) {
@@ -105,6 +110,45 @@ func SendSignal(ctx context.Context, cfg *config.Config, source string, sg postg
 		sg.Tables[i] = tn.Schema + "." + tn.Name
 	}
 	return postgres.SendSignal(ctx, src.DSN.Value(), sg)
+}
+
+// reviews serves the review queue and entity history from Kafka: any
+// process of the pipeline can, whichever role it runs.
+type reviews struct {
+	cfg   *config.Config
+	kopts []kgo.Opt
+	serde *schemas.Serde
+}
+
+func (r *reviews) List(ctx context.Context, f entities.ReviewFilter) ([]*entities.Review, error) {
+	return entities.ListReviews(ctx, r.kopts, r.cfg.Kafka.TopicPrefix, f)
+}
+
+func (r *reviews) Get(ctx context.Context, id string) (*entities.Review, error) {
+	return entities.GetReview(ctx, r.kopts, r.cfg.Kafka.TopicPrefix, id)
+}
+
+func (r *reviews) Decide(ctx context.Context, id, decision, by, note string) (*entities.Review, error) {
+	rv, err := entities.Decide(ctx, r.kopts, r.cfg.Kafka.TopicPrefix, id, decision, by, note)
+	if err != nil {
+		return rv, err
+	}
+	return entities.WaitDecided(ctx, r.kopts, r.cfg.Kafka.TopicPrefix, rv.ID)
+}
+
+func (r *reviews) History(ctx context.Context, entity, id string) (*entities.History, error) {
+	var names []string
+	for _, e := range r.cfg.Entities {
+		if e.Name == entity {
+			h, err := entities.ReadHistory(ctx, r.kopts, r.serde, r.cfg.Kafka.TopicPrefix, entity, id)
+			if err != nil && strings.Contains(err.Error(), "no golden record") {
+				return nil, admin.BadRequest(err)
+			}
+			return h, err
+		}
+		names = append(names, e.Name)
+	}
+	return nil, admin.BadRequest(fmt.Errorf("no entity %q (entities: %s)", entity, strings.Join(names, ", ")))
 }
 
 // httpTLS is the HTTPS configuration of the admin server.

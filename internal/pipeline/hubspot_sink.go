@@ -20,24 +20,34 @@ func hubspotSink(cfg *config.Config, s config.Sink, o Options, kopts []kgo.Opt, 
 	h := s.HubSpot
 	hc := hubspot.Config{
 		Name: s.Name, BaseURL: h.BaseURL, Token: h.Token.Value(), ObjectType: h.ObjectType, IDProperty: h.IDProperty,
-		Properties: map[string]hubspot.Property{}, BatchSize: min(s.BatchSize, 100), BatchTimeout: s.BatchTimeout,
-		DeleteMode: h.DeleteMode, RequestsPerSecond: float64(h.RequestsPerSecond),
-		TopicPrefix: cfg.Kafka.TopicPrefix, Partitions: int32(cfg.Kafka.Partitions), RF: int16(cfg.Kafka.ReplicationFactor),
-		InstanceID: o.InstanceID, StateDir: filepath.Join(cfg.DataDir, "state", "sink."+s.Name, o.InstanceID),
-		StateKey: cfg.Transform.State.Key(), TxnTimeout: cfg.Kafka.TransactionTimeout,
-		Retry: retryPolicy(s.Retry),
+		BatchSize:  min(s.BatchSize, 100),
+		DeleteMode: h.DeleteMode, RequestsPerSecond: float64(h.RequestsPerSecond), Stream: saasStream(cfg, s, o),
 	}
-	for _, p := range h.Properties {
-		hc.Properties[p.Name] = hubspot.Property{From: p.From, Transform: quality.Normalizer(p.Transform), Region: p.Region, Value: p.Value, Required: p.Required}
-	}
-	for _, st := range cfg.SinkTables(s) {
-		hc.Topics = append(hc.Topics, topics.Change(cfg.Kafka.TopicPrefix, st.Source, st.Table.Schema, st.Table.Name))
-	}
+	hc.Properties = fieldMapping(h.Properties)
 	return hubspot.New(hc, kopts, serde, m, log)
 }
 
-// retryPolicy is the retry queue of a SaaS sink (zero values: the
-// defaults of sink/saas).
-func retryPolicy(r config.SinkRetry) sinksaas.RetryPolicy {
-	return sinksaas.RetryPolicy{MaxAttempts: r.MaxAttempts, InitialBackoff: r.InitialBackoff, MaxBackoff: r.MaxBackoff}
+// saasStream is what a SaaS sink (hubspot, rest) consumes and where it
+// keeps its state; zero retry values take sink/saas's defaults.
+func saasStream(cfg *config.Config, s config.Sink, o Options) sinksaas.Stream {
+	st := sinksaas.Stream{
+		BatchTimeout: s.BatchTimeout,
+		Retry:        sinksaas.RetryPolicy{MaxAttempts: s.Retry.MaxAttempts, InitialBackoff: s.Retry.InitialBackoff, MaxBackoff: s.Retry.MaxBackoff},
+		TopicPrefix:  cfg.Kafka.TopicPrefix, Partitions: int32(cfg.Kafka.Partitions), RF: int16(cfg.Kafka.ReplicationFactor),
+		InstanceID: o.InstanceID, StateDir: filepath.Join(cfg.DataDir, "state", "sink."+s.Name, o.InstanceID),
+		StateKey: cfg.Transform.State.Key(), TxnTimeout: cfg.Kafka.TransactionTimeout,
+	}
+	for _, t := range cfg.SinkTables(s) {
+		st.Topics = append(st.Topics, topics.Change(cfg.Kafka.TopicPrefix, t.Source, t.Table.Schema, t.Table.Name))
+	}
+	return st
+}
+
+// fieldMapping is the sink/saas mapping of configured properties.
+func fieldMapping(ps []config.HubSpotSinkProperty) map[string]sinksaas.Property {
+	out := make(map[string]sinksaas.Property, len(ps))
+	for _, p := range ps {
+		out[p.Name] = sinksaas.Property{From: p.From, Transform: quality.Normalizer(p.Transform), Region: p.Region, Value: p.Value, Required: p.Required}
+	}
+	return out
 }

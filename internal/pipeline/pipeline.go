@@ -189,7 +189,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		addrs.HTTP = scheme + "://" + ln.Addr().String()
 		sampler := admin.NewSampler(reg, statsInterval, statsKeep)
 		g.Go(func() error { sampler.Run(gctx); return nil })
-		srv := &http.Server{Handler: admin.Handler(adminOptions(cfg, o, comps, reg, sampler, kopts, log)), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+		srv := &http.Server{Handler: admin.Handler(adminOptions(cfg, o, comps, reg, sampler, kopts, serde, log)), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
 		g.Go(func() error {
 			var err error
 			if tlsCfg != nil {
@@ -402,6 +402,14 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			}
 			if s.Type == config.SinkHubSpot {
 				sk, err := hubspotSink(cfg, s, o, gopts, serde, m, log)
+				if err != nil {
+					return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
+				}
+				comps = append(comps, named{"sink " + s.Name, sk})
+				continue
+			}
+			if s.Type == config.SinkREST {
+				sk, err := restSink(cfg, s, o, gopts, serde, m, log)
 				if err != nil {
 					return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
 				}

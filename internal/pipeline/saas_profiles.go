@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"strings"
 	"time"
 
 	"syncline/capture/saas"
@@ -16,6 +17,12 @@ func saasProfileConfig(cfg *config.Config, s config.Source) (c saas.Config, ok b
 		c = hubspotConfig(cfg, s)
 	case config.SourceSalesforce:
 		c = salesforceConfig(s)
+	case config.SourceStripe:
+		c = stripeConfig(s)
+	case config.SourceZendesk:
+		c = zendeskConfig(s)
+	case config.SourceMailchimp:
+		c = mailchimpConfig(s)
 	default:
 		return saas.Config{}, false
 	}
@@ -36,8 +43,7 @@ func polling(p config.SaaSPolling) saas.Polling {
 func profileObject(typ string, props []string) saas.ProfileObject {
 	o := saas.ProfileObject{Type: typ, Types: map[string]string{}}
 	for _, p := range props {
-		so := config.SaaSObject{Properties: []string{p}}
-		path, t := so.Property(0)
+		path, t, _ := strings.Cut(p, ":")
 		o.Properties = append(o.Properties, path)
 		o.Types[path] = t
 	}
@@ -58,4 +64,27 @@ func salesforceConfig(s config.Source) saas.Config {
 		Name: s.Name, InstanceURL: b.InstanceURL, APIVersion: b.APIVersion, Token: b.Token.Value(),
 		Objects: profileObjects(b.Objects), Polling: polling(b.SaaSPolling),
 	}.Config()
+}
+
+func stripeConfig(s config.Source) saas.Config {
+	b := s.Stripe
+	return saas.Stripe{Name: s.Name, BaseURL: b.BaseURL, APIKey: b.APIKey.Value(), Objects: profileObjects(b.Objects), Polling: polling(b.SaaSPolling)}.Config()
+}
+
+func zendeskConfig(s config.Source) saas.Config {
+	b := s.Zendesk
+	return saas.Zendesk{
+		Name: s.Name, Subdomain: b.Subdomain, BaseURL: b.BaseURL, Email: b.Email, APIToken: b.APIToken.Value(),
+		Objects: profileObjects(b.Objects), Polling: polling(b.SaaSPolling),
+	}.Config()
+}
+
+func mailchimpConfig(s config.Source) saas.Config {
+	b := s.Mailchimp
+	p := saas.Mailchimp{Name: s.Name, APIKey: b.APIKey.Value(), BaseURL: b.BaseURL, Polling: polling(b.SaaSPolling)}
+	for _, l := range b.Lists {
+		o := profileObject(l.Name, l.Properties)
+		p.Lists = append(p.Lists, saas.MailchimpList{ID: l.ID, Name: l.Name, Properties: o.Properties, Types: o.Types})
+	}
+	return p.Config()
 }

@@ -23,19 +23,19 @@ func BenchmarkSinkAgainstRateLimit(b *testing.B) {
 		cfg.RequestsPerSecond, cfg.Burst = DefaultRPS, 1
 		var chs []*schemas.Change
 		for i := range n {
-			chs = append(chs, e.change(schemas.OpCreate, int32(i), fmt.Sprintf("b%d@example.com", i), "x"))
+			chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("b%d@example.com", i), "x"))
 		}
 		for i := range n {
-			chs = append(chs, e.change(schemas.OpUpdate, int32(i), fmt.Sprintf("b%d@example.com", i), "y"))
+			chs = append(chs, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("b%d@example.com", i), "y"))
 		}
 		start := time.Now()
-		e.produce(chs[:n]...)
+		e.Produce(chs[:n]...)
 		r := e.start(cfg, nil)
 		e.caughtUp()
-		e.produce(chs[n:]...)
+		e.Produce(chs[n:]...)
 		e.caughtUp()
 		el := time.Since(start)
-		r.stop()
+		r.Stop()
 		ws := e.emu.WriteStats()
 		if ws.Creates != n || ws.Updates != n {
 			b.Fatalf("%d creates and %d updates, want %d each", ws.Creates, ws.Updates, n)

@@ -39,13 +39,8 @@ type Config struct {
 	IDProperty string
 	// Properties maps HubSpot property names to their source.
 	Properties map[string]Property
-	// Topics are the change topics to consume.
-	Topics []string
 	// BatchSize is the most inputs per API call, 1..100; default 100.
 	BatchSize int
-	// BatchTimeout bounds how long a batch collects records after its
-	// first one; default 500ms.
-	BatchTimeout time.Duration
 	// DeleteMode is archive (default) or ignore.
 	DeleteMode string
 	// RequestsPerSecond paces API calls; default 9 (HubSpot private
@@ -58,26 +53,16 @@ type Config struct {
 	// committed offsets; default 8. InitialBackoff 500ms, MaxBackoff 30s.
 	MaxAttempts                int
 	InitialBackoff, MaxBackoff time.Duration
-	// Retry is the retry queue of rows HubSpot refused for a transient
-	// reason (sink/saas RetryPolicy: 10 attempts, 5s doubling to 10m).
-	Retry sinksaas.RetryPolicy
-
-	// Kafka and state settings.
-	TopicPrefix string
-	Partitions  int32 // of the ledger changelog
-	RF          int16
-	InstanceID  string
-	StateDir    string
-	StateKey    []byte
-	TxnTimeout  time.Duration
+	// Stream: the topics, the batch timeout (default 500ms), the retry
+	// queue and the Kafka and state settings (sink/saas).
+	sinksaas.Stream
 }
 
 // Defaults.
 const (
-	DefaultBaseURL      = "https://api.hubapi.com"
-	DefaultBatchSize    = 100
-	DefaultBatchTimeout = 500 * time.Millisecond
-	DefaultRPS          = 9
+	DefaultBaseURL   = "https://api.hubapi.com"
+	DefaultBatchSize = 100
+	DefaultRPS       = 9
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -109,17 +94,11 @@ func (c Config) withDefaults() (Config, error) {
 	if err := sinksaas.ValidateMapping(fmt.Sprintf("hubspot sink %q: properties", c.Name), c.Properties, "", ""); err != nil {
 		return c, err
 	}
-	if len(c.Topics) == 0 {
-		return c, errf("no topics")
-	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
 	}
 	if c.BatchSize > 100 {
 		return c, errf("batch_size %d: HubSpot batch endpoints take at most 100 inputs", c.BatchSize)
-	}
-	if c.BatchTimeout <= 0 {
-		c.BatchTimeout = DefaultBatchTimeout
 	}
 	switch c.DeleteMode {
 	case "":
@@ -131,20 +110,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RequestsPerSecond <= 0 {
 		c.RequestsPerSecond = DefaultRPS
 	}
-	if c.TopicPrefix == "" {
-		c.TopicPrefix = "syncline"
-	}
-	if c.Partitions <= 0 {
-		c.Partitions = 4
-	}
-	if c.InstanceID == "" {
-		c.InstanceID = "0"
-	}
 	if c.StateDir == "" {
 		return c, errf("no state directory")
-	}
-	if c.TxnTimeout <= 0 {
-		c.TxnTimeout = 60 * time.Second
 	}
 	return c, nil
 }

@@ -1,11 +1,9 @@
 package hubspot
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +15,16 @@ import (
 	"syncline/internal/topics"
 	"syncline/schemas"
 	sinksaas "syncline/sink/saas"
+	"syncline/sink/saas/saastest"
 )
 
-func (e *env) dlqAdmin() *dlq.Admin {
-	return dlq.NewAdmin(e.opts(), topics.DLQ("syncline"), topics.DLQReplays("syncline"), "test-dlq-admin")
-}
+func (e *env) dlqEntries() []dlq.Entry { e.T.Helper(); return e.DLQEntries("sink.crm") }
 
-// dlqEntries lists the DLQ entries (not replayed) of the sink.
-func (e *env) dlqEntries() []dlq.Entry {
-	e.t.Helper()
-	es, err := e.dlqAdmin().List(e.ctx, dlq.Filter{Stage: "sink.crm"})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return es
-}
+func (e *env) dlqAdmin() *dlq.Admin { return e.DLQAdmin() }
 
 func (e *env) waitLive(n int) {
-	e.t.Helper()
-	testenv.WaitFor(e.t, 60*time.Second, fmt.Sprintf("%d live contacts", n), func() bool {
+	e.T.Helper()
+	testenv.WaitFor(e.T, 60*time.Second, fmt.Sprintf("%d live contacts", n), func() bool {
 		live := 0
 		for _, o := range e.emu.Objects("contacts") {
 			if !o.Archived {
@@ -49,7 +38,7 @@ func (e *env) waitLive(n int) {
 func (e *env) creates(n int, format string) []*schemas.Change {
 	var chs []*schemas.Change
 	for i := range n {
-		chs = append(chs, e.change(schemas.OpCreate, int32(i), fmt.Sprintf(format, i), "x"))
+		chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf(format, i), "x"))
 	}
 	return chs
 }
@@ -62,10 +51,10 @@ func TestRefusedBatchesAreBisected(t *testing.T) {
 		t.Run(fmt.Sprintf("status %d", status), func(t *testing.T) {
 			e := newEnv(t, hubspot.Options{})
 			e.emu.RefuseInputs(status, "r3@example.com", "r11@example.com")
-			e.produce(e.creates(20, "r%d@example.com")...)
+			e.Produce(e.creates(20, "r%d@example.com")...)
 			r := e.start(e.config(), nil)
 			e.caughtUp()
-			r.stop()
+			r.Stop()
 			if n := len(e.live()); n != 18 {
 				t.Errorf("%d live contacts, want 18", n)
 			}
@@ -94,14 +83,14 @@ func TestTransientRowsAreRetried(t *testing.T) {
 	e := newEnv(t, hubspot.Options{})
 	e.emu.TransientInputErrors(2, "RATE_LIMITS", "t1@example.com", "t7@example.com")
 	e.emu.TransientInputErrors(1000, "RATE_LIMITS", "t9@example.com")
-	e.produce(e.creates(10, "t%d@example.com")...)
+	e.Produce(e.creates(10, "t%d@example.com")...)
 	cfg := e.config()
 	cfg.Retry = sinksaas.RetryPolicy{MaxAttempts: 4, InitialBackoff: 2 * time.Second, MaxBackoff: 4 * time.Second}
 	r := e.start(cfg, nil)
 	e.caughtUp()
 	// The first attempt committed: 7 written, 3 waiting. Stop before the
 	// backoff ends; a new process with an empty store takes over.
-	r.stop()
+	r.Stop()
 	if n := len(e.live()); n != 7 {
 		t.Fatalf("%d live contacts after the first attempt, want 7", n)
 	}
@@ -109,7 +98,7 @@ func TestTransientRowsAreRetried(t *testing.T) {
 	r2 := e.start(cfg, nil)
 	e.waitLive(9)
 	testenv.WaitFor(t, 60*time.Second, "the DLQ entry of t9", func() bool { return len(e.dlqEntries()) == 1 })
-	r2.stop()
+	r2.Stop()
 	ws := e.emu.WriteStats()
 	if ws.Creates != 9 || ws.Transient != 2+2+4 {
 		t.Errorf("write stats %+v, want 9 creates and 8 transient refusals (2 + 2 + 4 attempts of t9)", ws)
@@ -126,13 +115,13 @@ func TestTransientRowsAreRetried(t *testing.T) {
 	}
 	// The retry queue's records carry the attempt and the last error.
 	attempts := map[string]bool{}
-	cl, err := kgo.NewClient(append(e.opts(), kgo.ConsumeTopics(sinksaas.RetryTopic("syncline", "crm")), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
+	cl, err := kgo.NewClient(append(e.Opts(), kgo.ConsumeTopics(sinksaas.RetryTopic("syncline", "crm")), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	testenv.WaitFor(t, 20*time.Second, "retry queue records with attempts 1 to 3", func() bool {
-		cl.PollFetches(e.ctx).EachRecord(func(r *kgo.Record) {
+		cl.PollFetches(e.Ctx).EachRecord(func(r *kgo.Record) {
 			var a, msg string
 			for _, h := range r.Headers {
 				switch h.Key {
@@ -151,13 +140,13 @@ func TestTransientRowsAreRetried(t *testing.T) {
 
 	// Replay the parked row once HubSpot accepts it.
 	e.emu.TransientInputErrors(0, "RATE_LIMITS", "t9@example.com")
-	res, err := e.dlqAdmin().Replay(e.ctx, []int64{en.Offset}, false)
+	res, err := e.dlqAdmin().Replay(e.Ctx, []int64{en.Offset}, false)
 	if err != nil || len(res) != 1 || res[0].Error != "" {
 		t.Fatalf("replay: %v %+v", err, res)
 	}
 	r3 := e.start(cfg, nil)
 	e.waitLive(10)
-	r3.stop()
+	r3.Stop()
 	if ws := e.emu.WriteStats(); ws.Creates != 10 {
 		t.Errorf("%d creates after the replay, want 10", ws.Creates)
 	}
@@ -169,26 +158,21 @@ func TestTransientRowsAreRetried(t *testing.T) {
 // meanwhile is created anew.
 func TestRenameRetriedBeforeCommitUpdatesTheSameObject(t *testing.T) {
 	e := newEnv(t, hubspot.Options{})
-	e.produce(e.change(schemas.OpCreate, 1, "old@example.com", "a"), e.change(schemas.OpCreate, 2, "two@example.com", "b"))
+	e.Produce(e.Change(schemas.OpCreate, 1, "old@example.com", "a"), e.Change(schemas.OpCreate, 2, "two@example.com", "b"))
 	r := e.start(e.config(), nil)
 	e.caughtUp()
-	r.stop()
-	e.produce(e.change(schemas.OpUpdate, 1, "new@example.com", "a"))
-	crashed := make(chan struct{})
-	var once sync.Once
-	r2 := e.start(e.config(), func() error {
-		err := errors.New("crash before commit")
-		once.Do(func() { close(crashed) })
-		return err
-	})
+	r.Stop()
+	e.Produce(e.Change(schemas.OpUpdate, 1, "new@example.com", "a"))
+	hook, crashed := saastest.CrashBeforeCommit()
+	r2 := e.start(e.config(), hook)
 	<-crashed
-	r2.stop()
+	r2.Stop()
 	if ws := e.emu.WriteStats(); ws.UpdateCalls == 0 {
 		t.Fatal("the crashed batch made no update; the test proves nothing")
 	}
 	r3 := e.start(e.config(), nil)
 	e.caughtUp()
-	r3.stop()
+	r3.Stop()
 	live := e.live()
 	if _, ok := live["new@example.com"]; !ok || len(live) != 2 {
 		t.Errorf("live contacts %v, want new@example.com and two@example.com", live)
@@ -202,10 +186,10 @@ func TestRenameRetriedBeforeCommitUpdatesTheSameObject(t *testing.T) {
 	if err := e.emu.Archive("contacts", id, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	e.produce(e.change(schemas.OpUpdate, 2, "two@example.com", "b2"))
+	e.Produce(e.Change(schemas.OpUpdate, 2, "two@example.com", "b2"))
 	r4 := e.start(e.config(), nil)
 	e.caughtUp()
-	r4.stop()
+	r4.Stop()
 	live = e.live()
 	if o := live["two@example.com"]; o.ID == id || o.Properties["firstname"] != "b2" || o.Properties["lifecyclestage"] != "lead" {
 		t.Errorf("two@example.com is %+v, want a new object with every property", o)
@@ -221,14 +205,14 @@ func TestDeleteWithoutLedgerEntry(t *testing.T) {
 	pre := e.emu.Create("contacts", map[string]string{"email": "pre@example.com"}, time.Now())
 	other := e.emu.Create("contacts", map[string]string{"email": "other@example.com"}, time.Now())
 	del := func(id int32, email any) *schemas.Change {
-		ch := e.change(schemas.OpDelete, id, "", "")
+		ch := e.Change(schemas.OpDelete, id, "", "")
 		ch.Before["email"] = email
 		return ch
 	}
-	e.produce(del(1, "PRE@example.com"), del(2, "absent@example.com"), del(3, nil))
+	e.Produce(del(1, "PRE@example.com"), del(2, "absent@example.com"), del(3, nil))
 	r := e.start(e.config(), nil)
 	e.caughtUp()
-	r.stop()
+	r.Stop()
 	for _, o := range e.emu.Objects("contacts") {
 		if want := o.ID == pre; o.Archived != want {
 			t.Errorf("contact %d (%s) archived=%v, want %v", o.ID, o.Properties["email"], o.Archived, want)
@@ -238,15 +222,15 @@ func TestDeleteWithoutLedgerEntry(t *testing.T) {
 	if ws := e.emu.WriteStats(); ws.ReadCalls != 1 || ws.ArchiveCalls != 1 || ws.Archives != 1 {
 		t.Errorf("write stats %+v, want 1 lookup and 1 archive", ws)
 	}
-	if got := counter(t, e.m.SinkWrites.WithLabelValues("crm", "not_found")); got != 2 {
+	if got := counter(t, e.M.SinkWrites.WithLabelValues("crm", "not_found")); got != 2 {
 		t.Errorf("syncline_sink_writes_total{result=not_found} = %v, want 2", got)
 	}
 	// A replay of the deletes makes no call.
 	before := e.emu.WriteStats()
 	r2 := e.start(e.config(), nil)
-	e.produce(del(1, "pre@example.com"))
+	e.Produce(del(1, "pre@example.com"))
 	e.caughtUp()
-	r2.stop()
+	r2.Stop()
 	if ws := e.emu.WriteStats(); ws.Calls() != before.Calls() {
 		t.Errorf("a delete after the archive made %d calls", ws.Calls()-before.Calls())
 	}

@@ -60,10 +60,16 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 	if err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.Default()
+	w := &writer{cfg: cfg}
+	eng, err := sinksaas.NewEngine(sinksaas.EngineConfig{
+		Name: cfg.Name, Kind: "hubspot sink", Fields: cfg.Properties, KeyField: cfg.IDProperty,
+		IgnoreDeletes: cfg.DeleteMode == DeleteIgnore, BatchSize: cfg.BatchSize, Stream: cfg.Stream,
+	}, w, kafkaOpts, serde, m, log)
+	if err != nil {
+		return nil, err
 	}
-	hc := saas.NewHTTPClient(saas.Config{
+	w.m = eng.Metrics()
+	w.http = saas.NewHTTPClient(saas.Config{
 		Auth: saas.Auth{Type: "bearer", Token: cfg.Token},
 		RateLimit: saas.RateLimit{
 			RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst, MaxConcurrent: 1,
@@ -71,19 +77,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 		},
 		Retry:          saas.Retry{MaxAttempts: cfg.MaxAttempts, InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff},
 		RequestTimeout: cfg.RequestTimeout,
-	}, log.With("sink", cfg.Name))
-	w := &writer{cfg: cfg, http: hc}
-	eng, err := sinksaas.NewEngine(sinksaas.EngineConfig{
-		Name: cfg.Name, Kind: "hubspot sink", Fields: cfg.Properties, KeyField: cfg.IDProperty,
-		IgnoreDeletes: cfg.DeleteMode == DeleteIgnore, Topics: cfg.Topics, BatchSize: cfg.BatchSize,
-		BatchTimeout: cfg.BatchTimeout, Retry: cfg.Retry,
-		TopicPrefix: cfg.TopicPrefix, Partitions: cfg.Partitions, RF: cfg.RF, InstanceID: cfg.InstanceID,
-		StateDir: cfg.StateDir, StateKey: cfg.StateKey, TxnTimeout: cfg.TxnTimeout,
-	}, w, kafkaOpts, serde, m, log)
-	if err != nil {
-		return nil, err
-	}
-	w.m = eng.Metrics()
+	}, eng.Log())
 	return &Sink{Engine: eng}, nil
 }
 

@@ -2,64 +2,35 @@ package hubspot
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"syncline/internal/emulator/hubspot"
-	"syncline/internal/kafka"
-	"syncline/internal/metrics"
-	"syncline/internal/testenv"
 	"syncline/internal/topics"
 	"syncline/schemas"
+	sinksaas "syncline/sink/saas"
+	"syncline/sink/saas/saastest"
 )
 
 type env struct {
-	t     testing.TB
-	ctx   context.Context
-	k     *testenv.Kafka
-	prod  *kgo.Client
-	serde *schemas.Serde
-	emu   *hubspot.Server
-	srv   *httptest.Server
-	m     *metrics.Metrics
-	table *schemas.Table
-	dir   string
+	*saastest.Env
+	emu *hubspot.Server
+	srv *httptest.Server
 }
 
 func newEnv(t testing.TB, o hubspot.Options) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	k := testenv.StartKafka(t)
-	prod := k.Client(t)
-	if err := kafka.EnsureTopics(ctx, kadm.NewClient(prod), kafka.TopicSpec{Name: topics.Change("syncline", "app", "public", "people"), Partitions: 3, RF: 1}); err != nil {
-		t.Fatal(err)
-	}
 	o.Token = "pat-test"
 	emu := hubspot.New(o)
 	srv := emu.Start()
 	t.Cleanup(srv.Close)
-	cols := []schemas.Column{
-		{Name: "id", PGType: "integer", Kind: schemas.KindInt32, Key: true},
-		{Name: "email", PGType: "text", Kind: schemas.KindString},
-		{Name: "first_name", PGType: "text", Kind: schemas.KindString},
-		{Name: "phone", PGType: "text", Kind: schemas.KindString},
-	}
-	schemas.SanitizeFields(cols)
-	tbl := &schemas.Table{System: "postgres", Source: "app", DB: "app", Schema: "public", Name: "people", Columns: cols}
-	return &env{t: t, ctx: ctx, k: k, prod: prod, serde: schemas.NewSerde(k.RegistryClient(t)),
-		emu: emu, srv: srv, m: metrics.New(prometheus.NewRegistry()), table: tbl, dir: t.TempDir()}
+	return &env{Env: saastest.New(t), emu: emu, srv: srv}
 }
 
 func (e *env) config() Config {
@@ -71,125 +42,26 @@ func (e *env) config() Config {
 			"phone":          {From: "phone", Transform: "phone", Region: "US"},
 			"lifecyclestage": {Value: "lead"},
 		},
-		Topics:       []string{topics.Change("syncline", "app", "public", "people")},
-		BatchTimeout: 50 * time.Millisecond, RequestsPerSecond: 1000, Burst: 10,
-		InitialBackoff: 10 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-		Partitions: 2, StateDir: e.dir, TxnTimeout: 20 * time.Second,
+		RequestsPerSecond: 1000, Burst: 10, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		Stream: e.Stream(),
 	}
 }
 
-func (e *env) opts() []kgo.Opt { return e.k.Opts() }
-
-type running struct {
-	s      *Sink
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func (e *env) start(cfg Config, hook func() error) *running {
-	e.t.Helper()
-	s, err := New(cfg, e.opts(), e.serde, e.m, slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	s.BeforeCommit = hook
-	ctx, cancel := context.WithCancel(e.ctx)
-	r := &running{s: s, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- s.Run(ctx) }()
-	e.t.Cleanup(r.stop)
-	return r
-}
-
-func (r *running) stop() {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	r.cancel = nil
-	if err := <-r.done; err != nil {
-		panic(err)
-	}
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-var lsn int
-
-func (e *env) change(op schemas.Op, id int32, email, name string) *schemas.Change {
-	lsn++
-	row := schemas.Row{"id": id, "email": email, "first_name": nil, "phone": nil}
-	if name != "" {
-		row["first_name"] = name
-	}
-	ch := &schemas.Change{Table: e.table, Op: op, After: row, Source: schemas.Source{System: "postgres", Name: "app", DB: "app",
-		Schema: "public", Table: "people", Position: fmt.Sprintf("%016X/0", lsn), CommitMs: time.Now().UnixMilli()}}
-	if op == schemas.OpDelete {
-		ch.Before, ch.After = schemas.Row{"id": id, "email": nil, "first_name": nil, "phone": nil}, nil
-	}
-	return ch
-}
-
-func (e *env) produce(chs ...*schemas.Change) []*kgo.Record {
-	e.t.Helper()
-	var recs []*kgo.Record
-	for _, ch := range chs {
-		topic := topics.Change("syncline", "app", "public", "people")
-		enc, err := e.serde.Encoder(e.ctx, topic, ch.Table)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		k, v, err := enc.Encode(ch)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		recs = append(recs, &kgo.Record{Topic: topic, Key: k, Value: v})
-	}
-	if err := e.prod.ProduceSync(e.ctx, recs...).FirstErr(); err != nil {
-		e.t.Fatal(err)
-	}
-	return recs
+func (e *env) start(cfg Config, hook func() error) *saastest.Running {
+	e.T.Helper()
+	s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
+	return e.Start(func() *sinksaas.Engine { return s.Engine }, err, hook)
 }
 
 // caughtUp waits until the sink's group committed the end of its topic.
-func (e *env) caughtUp() {
-	e.t.Helper()
-	adm := kadm.NewClient(e.prod)
-	topic := topics.Change("syncline", "app", "public", "people")
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		ends, err := adm.ListEndOffsets(e.ctx, topic)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		com, err := adm.FetchOffsets(e.ctx, "syncline-sink-crm")
-		if err == nil {
-			ok := true
-			ends.Each(func(lo kadm.ListedOffset) {
-				c, found := com.Lookup(lo.Topic, lo.Partition)
-				if lo.Offset > 0 && (!found || c.At < lo.Offset) {
-					ok = false
-				}
-			})
-			if ok {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.t.Fatal("sink did not catch up within 60s")
-}
+func (e *env) caughtUp() { e.T.Helper(); e.CaughtUp("syncline-sink-crm") }
 
 func (e *env) live() map[string]hubspot.Object {
 	out := map[string]hubspot.Object{}
 	for _, o := range e.emu.Objects("contacts") {
 		if !o.Archived {
 			if _, dup := out[o.Properties["email"]]; dup {
-				e.t.Errorf("two live contacts with email %s", o.Properties["email"])
+				e.T.Errorf("two live contacts with email %s", o.Properties["email"])
 			}
 			out[o.Properties["email"]] = o
 		}
@@ -197,13 +69,7 @@ func (e *env) live() map[string]hubspot.Object {
 	return out
 }
 
-func counter(t *testing.T, c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}
+func counter(t *testing.T, c prometheus.Counter) float64 { return saastest.Counter(t, c) }
 
 // Inserts, updates and deletes reach HubSpot with one create per key and an
 // update only for a real change; replaying every record, and restarting
@@ -213,24 +79,24 @@ func TestUpsertsExactlyOnceAndReplaySendsNothing(t *testing.T) {
 	e := newEnv(t, hubspot.Options{})
 	var chs []*schemas.Change
 	for i := range 250 {
-		chs = append(chs, e.change(schemas.OpCreate, int32(i), fmt.Sprintf(" User%d@Example.com ", i), fmt.Sprintf("n%d", i)))
+		chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf(" User%d@Example.com ", i), fmt.Sprintf("n%d", i)))
 	}
 	for i := range 50 {
-		chs = append(chs, e.change(schemas.OpUpdate, int32(i), fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("renamed%d", i)))
+		chs = append(chs, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("renamed%d", i)))
 	}
 	// An update that changes nothing HubSpot sees (the email normalizes
 	// to the same value).
-	chs = append(chs, e.change(schemas.OpUpdate, 60, "USER60@example.com", "n60"))
-	e.produce(chs...)
+	chs = append(chs, e.Change(schemas.OpUpdate, 60, "USER60@example.com", "n60"))
+	e.Produce(chs...)
 	r := e.start(e.config(), nil)
 	e.caughtUp()
 	// Deletes archive the objects.
 	for i := 240; i < 250; i++ {
-		chs = append(chs, e.change(schemas.OpDelete, int32(i), "", ""))
+		chs = append(chs, e.Change(schemas.OpDelete, int32(i), "", ""))
 	}
-	e.produce(chs[len(chs)-10:]...)
+	e.Produce(chs[len(chs)-10:]...)
 	e.caughtUp()
-	r.stop()
+	r.Stop()
 	if ws := e.emu.WriteStats(); ws.Archives != 10 {
 		t.Errorf("%d archived, want 10", ws.Archives)
 	}
@@ -263,10 +129,10 @@ func TestUpsertsExactlyOnceAndReplaySendsNothing(t *testing.T) {
 	before := ws
 
 	// Replay every record: the ledger answers, nothing is sent.
-	e.produce(chs...)
+	e.Produce(chs...)
 	r2 := e.start(e.config(), nil)
 	e.caughtUp()
-	r2.stop()
+	r2.Stop()
 	if ws := e.emu.WriteStats(); ws.Calls() != before.Calls() {
 		t.Errorf("replay made write calls: %+v, before %+v", ws, before)
 	}
@@ -274,14 +140,14 @@ func TestUpsertsExactlyOnceAndReplaySendsNothing(t *testing.T) {
 	// A new process (empty Badger) restores the ledger from the changelog.
 	cfg := e.config()
 	cfg.StateDir = t.TempDir()
-	e.produce(chs[:100]...)
+	e.Produce(chs[:100]...)
 	r3 := e.start(cfg, nil)
 	e.caughtUp()
-	r3.stop()
+	r3.Stop()
 	if ws := e.emu.WriteStats(); ws.Calls() != before.Calls() {
 		t.Errorf("after restore, a replay made %d calls", ws.Calls()-before.Calls())
 	}
-	if got := counter(t, e.m.SinkWrites.WithLabelValues("crm", "ok")); got < 250 {
+	if got := counter(t, e.M.SinkWrites.WithLabelValues("crm", "ok")); got < 250 {
 		t.Errorf("syncline_sink_writes_total{result=ok} = %v, want >= 250", got)
 	}
 }
@@ -292,24 +158,20 @@ func TestCrashBeforeCommitCreatesNoDuplicate(t *testing.T) {
 	e := newEnv(t, hubspot.Options{})
 	var chs []*schemas.Change
 	for i := range 120 {
-		chs = append(chs, e.change(schemas.OpCreate, int32(i), fmt.Sprintf("c%d@example.com", i), "x"))
+		chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("c%d@example.com", i), "x"))
 	}
-	e.produce(chs...)
-	crashed := make(chan struct{})
-	var once sync.Once
-	r := e.start(e.config(), func() error {
-		once.Do(func() { close(crashed) })
-		return errors.New("crash before commit")
-	})
+	e.Produce(chs...)
+	hook, crashed := saastest.CrashBeforeCommit()
+	r := e.start(e.config(), hook)
 	<-crashed
-	r.stop()
+	r.Stop()
 	first := e.emu.WriteStats()
 	if first.Creates == 0 {
 		t.Fatal("the crashed batch wrote nothing; the test proves nothing")
 	}
 	r2 := e.start(e.config(), nil)
 	e.caughtUp()
-	r2.stop()
+	r2.Stop()
 	if n := len(e.live()); n != 120 {
 		t.Errorf("%d live contacts, want 120", n)
 	}
@@ -330,14 +192,14 @@ func TestStormLosesNothing(t *testing.T) {
 	e.emu.Inject(hubspot.Fault429, hubspot.Fault429, hubspot.Fault5xx, hubspot.FaultTruncated, hubspot.Fault429)
 	var chs []*schemas.Change
 	for i := range 400 {
-		chs = append(chs, e.change(schemas.OpCreate, int32(i), fmt.Sprintf("s%d@example.com", i), "x"))
+		chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("s%d@example.com", i), "x"))
 	}
-	e.produce(chs...)
+	e.Produce(chs...)
 	cfg := e.config()
 	cfg.BatchSize = 20
 	r := e.start(cfg, nil)
 	e.caughtUp()
-	r.stop()
+	r.Stop()
 	if n := len(e.live()); n != 400 {
 		t.Errorf("%d live contacts, want 400", n)
 	}
@@ -367,23 +229,23 @@ func TestInvalidRowsParked(t *testing.T) {
 				if i%10 == 3 {
 					name = "bad" // HubSpot refuses it
 				}
-				chs = append(chs, e.change(schemas.OpCreate, int32(i), fmt.Sprintf("v%d@example.com", i), name))
+				chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("v%d@example.com", i), name))
 			}
-			chs = append(chs, e.change(schemas.OpCreate, 100, "not an email", "ok")) // the mapping refuses it
-			e.produce(chs...)
+			chs = append(chs, e.Change(schemas.OpCreate, 100, "not an email", "ok")) // the mapping refuses it
+			e.Produce(chs...)
 			r := e.start(e.config(), nil)
 			e.caughtUp()
-			r.stop()
+			r.Stop()
 			if n := len(e.live()); n != 27 {
 				t.Errorf("%d live contacts, want 27", n)
 			}
-			cl, err := kgo.NewClient(append(e.opts(), kgo.ConsumeTopics(topics.DLQ("syncline")), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+			cl, err := kgo.NewClient(append(e.Opts(), kgo.ConsumeTopics(topics.DLQ("syncline")), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer cl.Close()
 			reasons := map[string]int{}
-			ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+			ctx, cancel := context.WithTimeout(e.Ctx, 20*time.Second)
 			defer cancel()
 			for n := 0; n < 4 && ctx.Err() == nil; {
 				cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
@@ -406,14 +268,14 @@ func TestInvalidRowsParked(t *testing.T) {
 // old value); delete_mode ignore leaves objects alone.
 func TestIDPropertyChangeAndIgnoredDeletes(t *testing.T) {
 	e := newEnv(t, hubspot.Options{})
-	e.produce(e.change(schemas.OpCreate, 1, "old@example.com", "a"), e.change(schemas.OpCreate, 2, "two@example.com", "b"))
+	e.Produce(e.Change(schemas.OpCreate, 1, "old@example.com", "a"), e.Change(schemas.OpCreate, 2, "two@example.com", "b"))
 	cfg := e.config()
 	cfg.DeleteMode = DeleteIgnore
 	r := e.start(cfg, nil)
 	e.caughtUp()
-	e.produce(e.change(schemas.OpUpdate, 1, "new@example.com", "a"), e.change(schemas.OpDelete, 2, "", ""))
+	e.Produce(e.Change(schemas.OpUpdate, 1, "new@example.com", "a"), e.Change(schemas.OpDelete, 2, "", ""))
 	e.caughtUp()
-	r.stop()
+	r.Stop()
 	live := e.live()
 	if len(live) != 2 {
 		t.Fatalf("%d live contacts (%v), want 2", len(live), live)
@@ -430,14 +292,14 @@ func TestIDPropertyChangeAndIgnoredDeletes(t *testing.T) {
 // error that says what to check, and the offsets do not move.
 func TestRefusedTokenStopsTheSink(t *testing.T) {
 	e := newEnv(t, hubspot.Options{})
-	e.produce(e.change(schemas.OpCreate, 1, "a@example.com", "A"))
+	e.Produce(e.Change(schemas.OpCreate, 1, "a@example.com", "A"))
 	cfg := e.config()
 	cfg.Token = "pat-revoked"
-	s, err := New(cfg, e.opts(), e.serde, e.m, slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
 	defer cancel()
 	err = s.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "sinks[].hubspot.token") {

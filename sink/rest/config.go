@@ -55,12 +55,9 @@ type Config struct {
 	// IdempotencyHeader default Idempotency-Key.
 	IdempotencyHeader string
 	Headers           []Header
-	// Topics are the change topics to consume.
-	Topics []string
 	// BatchSize is the most records per batch request, 1..100; default
-	// 1 without a BatchField, 100 with one. BatchTimeout default 500ms.
-	BatchSize    int
-	BatchTimeout time.Duration
+	// 1 without a BatchField, 100 with one.
+	BatchSize int
 	// RequestsPerSecond paces requests; default 10; Burst default 1.
 	RequestsPerSecond float64
 	Burst             int
@@ -71,17 +68,9 @@ type Config struct {
 	// MaxBackoff 30s (Retry-After wins when longer).
 	MaxAttempts                int
 	InitialBackoff, MaxBackoff time.Duration
-	// Retry is the retry queue (sink/saas RetryPolicy).
-	Retry sinksaas.RetryPolicy
-
-	// Kafka and state settings.
-	TopicPrefix string
-	Partitions  int32
-	RF          int16
-	InstanceID  string
-	StateDir    string
-	StateKey    []byte
-	TxnTimeout  time.Duration
+	// Stream: the topics, the batch timeout (default 500ms), the retry
+	// queue and the Kafka and state settings (sink/saas).
+	sinksaas.Stream
 }
 
 var placeholderRE = regexp.MustCompile(`\{([^{}]*)\}`)

@@ -113,6 +113,30 @@ const (
 	DefaultRetryMaxBackoff = 10 * time.Minute
 )
 
+// Stream is what a SaaS sink consumes and where it keeps its state; the
+// sinks' configs embed it.
+type Stream struct {
+	// Topics are the change topics to consume.
+	Topics []string
+	// BatchTimeout bounds how long a poll collects records after its
+	// first one; default 500ms.
+	BatchTimeout time.Duration
+	// Retry is the retry queue of rows refused for a transient reason.
+	Retry RetryPolicy
+
+	// Kafka and state settings: TopicPrefix default syncline;
+	// Partitions (of the ledger changelog and the retry queue) default
+	// 4; InstanceID default 0; StateDir (the Badger ledger) required;
+	// TxnTimeout default 60s.
+	TopicPrefix string
+	Partitions  int32
+	RF          int16
+	InstanceID  string
+	StateDir    string
+	StateKey    []byte
+	TxnTimeout  time.Duration
+}
+
 // EngineConfig configures an Engine.
 type EngineConfig struct {
 	// Name is the sink's name: metrics label, consumer group
@@ -125,22 +149,9 @@ type EngineConfig struct {
 	KeyField string
 	// IgnoreDeletes drops deletes (the ledger notes the position).
 	IgnoreDeletes bool
-	// Topics are the change topics to consume.
-	Topics []string
-	// BatchSize: a poll collects up to 10 × BatchSize records for at most
-	// BatchTimeout after the first one.
-	BatchSize    int
-	BatchTimeout time.Duration
-	Retry        RetryPolicy
-
-	// Kafka and state settings.
-	TopicPrefix string
-	Partitions  int32 // of the ledger changelog and the retry queue
-	RF          int16
-	InstanceID  string
-	StateDir    string
-	StateKey    []byte
-	TxnTimeout  time.Duration
+	// BatchSize: a poll collects up to 10 × BatchSize records.
+	BatchSize int
+	Stream
 }
 
 func (c EngineConfig) withDefaults() (EngineConfig, error) {
@@ -244,6 +255,9 @@ func NewEngine(cfg EngineConfig, w Writer, kafkaOpts []kgo.Opt, serde *schemas.S
 
 // Stage is the sink's stage name in the DLQ and changelog: sink.<name>.
 func (e *Engine) Stage() string { return e.stage }
+
+// Log returns the engine's logger (with the sink's name).
+func (e *Engine) Log() *slog.Logger { return e.log }
 
 // Metrics returns the metrics the engine counts on.
 func (e *Engine) Metrics() *metrics.Metrics { return e.m }

@@ -17,12 +17,12 @@ import (
 // retryEntry is a row waiting in the retry queue: the change record as it
 // was consumed, and its attempts.
 type retryEntry struct {
-	Offset    int64             `json:"offset"`
-	Key       []byte            `json:"k"`
-	Value     []byte            `json:"v"`
+	Offset    int64              `json:"offset"`
+	Key       []byte             `json:"k"`
+	Value     []byte             `json:"v"`
 	Headers   []kgo.RecordHeader `json:"h,omitempty"`
-	Timestamp int64             `json:"ts"`
-	Pos       string            `json:"pos"`
+	Timestamp int64              `json:"ts"`
+	Pos       string             `json:"pos"`
 	// Attempt is the number of attempts made so far.
 	Attempt int `json:"attempt"`
 	// NotBefore (Unix ms) is when the next attempt is due.

@@ -229,6 +229,9 @@ func ReadHistory(ctx context.Context, opts []kgo.Opt, serde *schemas.Serde, pref
 				continue
 			}
 			p := v.Provenance[f]
+			if val == nil && p.Source == "" && len(steps) == 0 {
+				continue // not set yet
+			}
 			h.Fields[f] = append(steps, FieldStep{Value: val, Entity: v.ID, Seq: v.Seq, CommitMs: p.CommitMs,
 				Source: p.Source, Key: p.Key, Position: p.Position, Policy: p.Policy, Reason: p.Reason})
 		}

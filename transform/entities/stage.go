@@ -147,7 +147,7 @@ func (p *Processor) setQueueLocked() {
 
 // Batch implements stage.Handler.
 func (p *Processor) Batch(tx *stage.Txn) stage.Batch {
-	return &batch{p: p, tx: tx, queue: map[state.Unit]int64{}}
+	return &batch{p: p, tx: tx, queue: map[state.Unit]int64{}, merged: map[string]int{}}
 }
 
 // member is a source record's entry: the entity it belongs to and what
@@ -162,12 +162,16 @@ type batch struct {
 	tx     *stage.Txn
 	queue  map[state.Unit]int64 // pending review count changes
 	events []merge.Event
+	merged map[string]int // source record changes merged, by entity
 	now    int64
 }
 
 func (b *batch) Committed() {
 	for _, ev := range b.events {
 		b.p.m.Conflicts.WithLabelValues(ev.Entity, ev.Field, ev.Resolution).Inc()
+	}
+	for e, n := range b.merged {
+		b.p.m.EntityChanges.WithLabelValues(e).Add(float64(n))
 	}
 	b.p.mu.Lock()
 	defer b.p.mu.Unlock()
@@ -453,6 +457,7 @@ func (b *batch) change(ctx context.Context, e *Entity, u state.Unit, r *kgo.Reco
 		b.tx.Park(ctx, "unmergeable", err, r)
 		return nil
 	}
+	b.merged[e.Spec.Name]++
 	if memberChanged {
 		v, _ := json.Marshal(mem)
 		b.put(ctx, u, pMember, ref, v)

@@ -193,6 +193,60 @@ async function replay(offsets) {
   } catch (e) { handle(e); }
 }
 
+function renderReviews(items) {
+  $("no-reviews").hidden = items.length > 0;
+  fill("review-table", items.map((r) => {
+    let current = r.current === undefined || r.current === null ? "null" : r.current;
+    let change = r.value === undefined || r.value === null ? "null" : r.value;
+    if (r.pair) {
+      current = r.pair.a + " (" + r.pair.entity_a + ")";
+      change = "same as " + r.pair.b + " (" + r.pair.entity_b + "), score " + r.pair.score.toFixed(2);
+    } else if (r.source) change += " from " + r.source + ":" + r.key;
+    let action;
+    if (r.status === "pending") {
+      action = document.createElement("span");
+      for (const [label, verb] of [["Approve", "approve"], ["Reject", "reject"]]) {
+        const b = el("button", label);
+        b.type = "button";
+        b.dataset.action = verb;
+        b.addEventListener("click", () => decide(r.id, verb, b));
+        action.appendChild(b);
+      }
+    } else action = el("span", (r.decided_by ? "by " + r.decided_by + " " : "") + (r.outcome || ""), "muted");
+    const tr = row([new Date(r.created_ms).toLocaleString(), r.entity + " " + r.entity_id, r.kind, r.field || "–", current, change, r.reason, r.status, action]);
+    tr.dataset.review = r.id;
+    tr.dataset.status = r.status;
+    return tr;
+  }));
+}
+
+async function decide(id, verb, button) {
+  button.disabled = true;
+  $("review-result").textContent = verb + "…";
+  try {
+    const r = await api("/api/v1/reviews/" + encodeURIComponent(id) + "/" + verb, { method: "POST", body: { by: "console" } });
+    $("review-result").textContent = verb + "d " + id.slice(0, 12) + ": " + r.status + (r.outcome ? " (" + r.outcome + ")" : "");
+    refreshReviews();
+  } catch (e) {
+    if (e instanceof Unauthorized) return handle(e);
+    button.disabled = false;
+    $("review-result").textContent = "error: " + e.message;
+  }
+}
+
+async function refreshReviews() {
+  try {
+    const q = $("reviews-show-decided").checked ? "?status=all" : "?status=pending";
+    const res = await api("/api/v1/reviews" + q);
+    $("reviews").hidden = false;
+    renderReviews(res.reviews);
+  } catch (e) {
+    if (e instanceof Unauthorized) return handle(e);
+    if (e.message.includes("no entities are configured")) { $("reviews").hidden = true; return; }
+    $("review-result").textContent = "reviews: " + e.message;
+  }
+}
+
 async function showAudit(ev) {
   ev.preventDefault();
   const q = new URLSearchParams({ sink: $("audit-sink").value.trim(), table: $("audit-table").value.trim() });
@@ -308,7 +362,8 @@ async function start() {
   $("logout").hidden = !token();
   refresh();
   refreshDLQ();
-  timers.push(setInterval(refresh, 2000), setInterval(refreshDLQ, 5000));
+  refreshReviews();
+  timers.push(setInterval(refresh, 2000), setInterval(refreshDLQ, 5000), setInterval(refreshReviews, 3000));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -322,6 +377,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("backfill-form").addEventListener("submit", startBackfill);
   $("dlq-replay-all").addEventListener("click", () => replay(null));
   $("dlq-show-replayed").addEventListener("change", refreshDLQ);
+  $("reviews-show-decided").addEventListener("change", refreshReviews);
   $("audit-form").addEventListener("submit", showAudit);
   start();
 });

@@ -81,7 +81,9 @@ type WriteStats struct {
 }
 
 // Calls is the number of batch calls of every kind.
-func (ws WriteStats) Calls() int { return ws.UpsertCalls + ws.UpdateCalls + ws.ReadCalls + ws.ArchiveCalls }
+func (ws WriteStats) Calls() int {
+	return ws.UpsertCalls + ws.UpdateCalls + ws.ReadCalls + ws.ArchiveCalls
+}
 
 // Writes count the writes of one object.
 type Writes struct{ Creates, Updates int }

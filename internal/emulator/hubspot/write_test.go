@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBatchUpsertAndArchive(t *testing.T) {
@@ -108,6 +109,53 @@ func TestWritesAreRateLimited(t *testing.T) {
 		t.Errorf("codes %v, want [200 200 429]", codes)
 	}
 	if ws := s.WriteStats(); ws.Creates != 1 || ws.Updates != 1 {
+		t.Errorf("write stats %+v", ws)
+	}
+}
+
+func TestBatchUpdateReadAndKnobs(t *testing.T) {
+	s := New(Options{Token: "tok", RateLimitMax: 1000})
+	srv := s.Start()
+	defer srv.Close()
+	base := srv.URL + "/crm/v3/objects/contacts/batch/"
+	id := s.Create("contacts", map[string]string{"email": "a@b.com", "firstname": "a"}, time.Now())
+	ids := fmt.Sprint(id)
+	// Update by object id; an unknown id is an OBJECT_NOT_FOUND error of a
+	// 207, the other input is written.
+	resp, m := call(t, "POST", base+"update", "tok", `{"inputs":[{"id":"`+ids+`","properties":{"firstname":"a2"}},{"id":"999999","properties":{"firstname":"x"}}]}`)
+	if resp.StatusCode != http.StatusMultiStatus || len(m["results"].([]any)) != 1 || m["errors"].([]any)[0].(map[string]any)["category"] != "OBJECT_NOT_FOUND" {
+		t.Fatalf("update: %d %v", resp.StatusCode, m)
+	}
+	if got := m["results"].([]any)[0].(map[string]any); got["id"] != ids || got["properties"].(map[string]any)["firstname"] != "a2" {
+		t.Errorf("update result %v", got)
+	}
+	// Read by idProperty: found and not found.
+	resp, m = call(t, "POST", base+"read", "tok", `{"idProperty":"email","properties":["firstname"],"inputs":[{"id":"A@b.com"},{"id":"none@b.com"}]}`)
+	if resp.StatusCode != http.StatusMultiStatus || len(m["results"].([]any)) != 1 {
+		t.Fatalf("read: %d %v", resp.StatusCode, m)
+	}
+	if got := m["results"].([]any)[0].(map[string]any); got["id"] != ids || got["properties"].(map[string]any)["email"] != "a@b.com" {
+		t.Errorf("read result %v", got)
+	}
+	if e := m["errors"].([]any)[0].(map[string]any); e["category"] != "OBJECT_NOT_FOUND" || fmt.Sprint(e["context"].(map[string]any)["ids"]) != "[none@b.com]" {
+		t.Errorf("read error %v", e)
+	}
+	// RefuseInputs: the whole batch fails with the status.
+	s.RefuseInputs(http.StatusConflict, "c@d.com")
+	if resp, m = call(t, "POST", base+"upsert", "tok", `{"inputs":[{"idProperty":"email","id":"c@d.com","properties":{}},{"idProperty":"email","id":"e@f.com","properties":{}}]}`); resp.StatusCode != http.StatusConflict || m["category"] != "CONFLICT" {
+		t.Fatalf("refused: %d %v", resp.StatusCode, m)
+	}
+	// TransientInputErrors: a retryable 207 error for the input, the rest
+	// written; the next attempt succeeds.
+	s.TransientInputErrors(1, "RATE_LIMITS", "g@h.com")
+	body := `{"inputs":[{"idProperty":"email","id":"g@h.com","properties":{}},{"idProperty":"email","id":"e@f.com","properties":{}}]}`
+	if resp, m = call(t, "POST", base+"upsert", "tok", body); resp.StatusCode != http.StatusMultiStatus || m["errors"].([]any)[0].(map[string]any)["category"] != "RATE_LIMITS" || len(m["results"].([]any)) != 1 {
+		t.Fatalf("transient: %d %v", resp.StatusCode, m)
+	}
+	if resp, _ = call(t, "POST", base+"upsert", "tok", body); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the transient error: %d", resp.StatusCode)
+	}
+	if ws := s.WriteStats(); ws.UpdateCalls != 1 || ws.ReadCalls != 1 || ws.Refused != 1 || ws.Transient != 1 || ws.Creates != 2 {
 		t.Errorf("write stats %+v", ws)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -103,9 +104,7 @@ func (s *Server) Add(list, email, status string, merge map[string]any, ts time.T
 	s.seq++
 	ts = ts.UTC().Truncate(time.Second)
 	m := &Member{ID: SubscriberHash(email), Email: email, Status: status, MergeFields: map[string]any{}, OptedIn: ts, LastChanged: ts, seq: s.seq}
-	for k, v := range merge {
-		m.MergeFields[k] = v
-	}
+	maps.Copy(m.MergeFields, merge)
 	s.lists[list][m.ID] = m
 	return m.ID
 }
@@ -122,9 +121,7 @@ func (s *Server) Update(list, id, status string, merge map[string]any, ts time.T
 	if status != "" {
 		m.Status = status
 	}
-	for k, v := range merge {
-		m.MergeFields[k] = v
-	}
+	maps.Copy(m.MergeFields, merge)
 	m.LastChanged = ts.UTC().Truncate(time.Second)
 	return nil
 }
@@ -136,10 +133,7 @@ func (s *Server) Members(list string) []Member {
 	var out []Member
 	for _, m := range s.lists[list] {
 		c := *m
-		c.MergeFields = map[string]any{}
-		for k, v := range m.MergeFields {
-			c.MergeFields[k] = v
-		}
+		c.MergeFields = maps.Clone(m.MergeFields)
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b Member) int { return a.seq - b.seq })

@@ -45,7 +45,7 @@ type Options struct {
 	// writes must carry instead of the API key.
 	BearerToken              string
 	BasicUser, BasicPassword string
-	Paging Paging
+	Paging                   Paging
 	// RateLimitMax requests per RateLimitInterval; 0: no limit.
 	RateLimitMax      int
 	RateLimitInterval time.Duration

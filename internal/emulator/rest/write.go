@@ -79,7 +79,17 @@ type writeState struct {
 	every   int
 	evFault Fault
 	nreq    int
-	refuse  map[string]int // id -> status
+	refuse  map[string]int    // id -> status
+	last    map[string]Record // collection/id -> fields of the last write
+	coll    string            // of the write being applied
+}
+
+// LastWrite returns the fields the last write of a record carried (nil if
+// none).
+func (s *Server) LastWrite(collection, id string) Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.last[collection+"/"+id]
 }
 
 // Records returns a copy of the records of a collection by id.
@@ -262,6 +272,7 @@ func (s *Server) apply(method, coll, id string, body []byte) (int, []byte) {
 		s.w.records[coll] = map[string]Record{}
 	}
 	recs := s.w.records[coll]
+	s.w.coll = coll
 	switch {
 	case method == http.MethodPost && (id == "batch" || id == "batch-delete"):
 		var req struct {
@@ -331,6 +342,10 @@ func (s *Server) apply(method, coll, id string, body []byte) (int, []byte) {
 }
 
 func (s *Server) upsert(recs map[string]Record, id string, fields Record) string {
+	if s.w.last == nil {
+		s.w.last = map[string]Record{}
+	}
+	s.w.last[s.w.coll+"/"+id] = fields
 	r, ok := recs[id]
 	st := "updated"
 	if !ok {

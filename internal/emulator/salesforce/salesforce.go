@@ -27,6 +27,7 @@ package salesforce
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -201,10 +202,7 @@ func (s *Server) Records(typ string) []Record {
 
 func (r *Record) clone() *Record {
 	c := *r
-	c.Fields = make(map[string]any, len(r.Fields))
-	for k, v := range r.Fields {
-		c.Fields[k] = v
-	}
+	c.Fields = maps.Clone(r.Fields)
 	return &c
 }
 

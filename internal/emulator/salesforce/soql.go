@@ -1,6 +1,7 @@
 package salesforce
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -237,13 +238,7 @@ func compare(v, lit any) int {
 		default:
 			return -2
 		}
-		switch {
-		case f < l:
-			return -1
-		case f > l:
-			return 1
-		}
-		return 0
+		return cmp.Compare(f, l)
 	case nil:
 		if v == nil {
 			return 0

@@ -23,6 +23,7 @@ package stripe
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -152,9 +153,9 @@ func (s *Server) emit(o *Object, action string, ts time.Time, prev map[string]an
 func (s *Server) Create(typ string, fields map[string]any, ts time.Time) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := &Object{ID: s.randomID(prefix(typ)), Type: typ, Fields: map[string]any{}, Created: ts.UTC().Truncate(time.Second)}
-	for k, v := range fields {
-		o.Fields[k] = v
+	o := &Object{ID: s.randomID(prefix(typ)), Type: typ, Fields: maps.Clone(fields), Created: ts.UTC().Truncate(time.Second)}
+	if o.Fields == nil {
+		o.Fields = map[string]any{}
 	}
 	s.objects[o.ID] = o
 	s.emit(o, "created", ts, nil)
@@ -199,10 +200,7 @@ func (s *Server) Objects(typ string) []Object {
 	for _, o := range s.objects {
 		if o.Type == typ {
 			c := *o
-			c.Fields = map[string]any{}
-			for k, v := range o.Fields {
-				c.Fields[k] = v
-			}
+			c.Fields = maps.Clone(o.Fields)
 			out = append(out, c)
 		}
 	}
@@ -347,7 +345,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			}
 			// An event outside the filter: find its place by time.
 			ev := s.events[slices.IndexFunc(s.events, func(e *Event) bool { return e.ID == cursor })]
-			at = slices.IndexFunc(list, func(e *Event) bool { return e.Created.Before(ev.Created) || (e.Created.Equal(ev.Created) && e.seq < ev.seq) })
+			at = slices.IndexFunc(list, func(e *Event) bool {
+				return e.Created.Before(ev.Created) || (e.Created.Equal(ev.Created) && e.seq < ev.seq)
+			})
 			if at < 0 {
 				at = len(list)
 			}

@@ -22,6 +22,7 @@ package zendesk
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -100,9 +101,7 @@ func (s *Server) Create(typ string, fields map[string]any, ts time.Time) int64 {
 	s.next++
 	ts = ts.UTC().Truncate(time.Second)
 	r := &Record{ID: s.next, Fields: map[string]any{}, CreatedAt: ts, UpdatedAt: ts}
-	for k, v := range fields {
-		r.Fields[k] = v
-	}
+	maps.Copy(r.Fields, fields)
 	s.records[typ][r.ID] = r
 	return r.ID
 }
@@ -115,9 +114,7 @@ func (s *Server) Update(typ string, id int64, fields map[string]any, ts time.Tim
 	if r == nil || r.Deleted {
 		return fmt.Errorf("no %s %d", typ, id)
 	}
-	for k, v := range fields {
-		r.Fields[k] = v
-	}
+	maps.Copy(r.Fields, fields)
 	r.UpdatedAt = ts.UTC().Truncate(time.Second)
 	return nil
 }
@@ -141,10 +138,7 @@ func (s *Server) Records(typ string) []Record {
 	var out []Record
 	for _, r := range s.records[typ] {
 		c := *r
-		c.Fields = map[string]any{}
-		for k, v := range r.Fields {
-			c.Fields[k] = v
-		}
+		c.Fields = maps.Clone(r.Fields)
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b Record) int { return int(a.ID - b.ID) })
