@@ -23,7 +23,8 @@ type Metrics struct {
 	ReconciledRows     *prometheus.GaugeVec   // sink, table
 	Conflicts          *prometheus.CounterVec // entity, field, resolution
 	ReviewQueueDepth   prometheus.Gauge
-	EntityChanges      *prometheus.CounterVec // entity
+	EntityChanges      *prometheus.CounterVec   // entity
+	QualityScore       *prometheus.HistogramVec // entity, source
 }
 
 // New creates the metrics and registers them on reg (a fresh
@@ -79,12 +80,16 @@ func New(reg prometheus.Registerer) *Metrics {
 		EntityChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncline_entity_changes_total", Help: "Source record changes merged into entities, by entity (the denominator of the conflict rate).",
 		}, []string{"entity"}),
+		QualityScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "syncline_quality_score", Help: "Quality score (0-100, the seeds' scoring) of the source records the entities stage accepted, by entity and source.",
+			Buckets: []float64{0, 20, 40, 50, 60, 70, 80, 90, 100},
+		}, []string{"entity", "source"}),
 		ReviewQueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "syncline_review_queue_depth", Help: "Review items (held changes, possible duplicates) waiting for a decision, in the shards this process owns.",
 		}),
 	}
 	reg.MustRegister(m.BackfillRows, m.DriftRows, m.ReconciledRows)
-	reg.MustRegister(m.SinkAPICalls, m.Conflicts, m.ReviewQueueDepth, m.EntityChanges)
+	reg.MustRegister(m.SinkAPICalls, m.Conflicts, m.ReviewQueueDepth, m.EntityChanges, m.QualityScore)
 	reg.MustRegister(m.SourceEvents, m.SourceLagBytes, m.EndToEndLatency, m.SinkWrites, m.SinkErrors,
 		m.DLQRecords, m.DuplicatesDropped, m.NoopUpdatesDropped, m.ConsumerLag, m.ToastRereads)
 	return m

@@ -12,6 +12,7 @@ import (
 	"syncline/schemas"
 	"syncline/sink/hubspot"
 	sinksaas "syncline/sink/saas"
+	"syncline/transform/entities"
 	"syncline/transform/quality"
 )
 
@@ -39,6 +40,9 @@ func saasStream(cfg *config.Config, s config.Sink, o Options) sinksaas.Stream {
 	}
 	for _, t := range cfg.SinkTables(s) {
 		st.Topics = append(st.Topics, topics.Change(cfg.Kafka.TopicPrefix, t.Source, t.Table.Schema, t.Table.Name))
+	}
+	for _, name := range cfg.SinkEntities(s) {
+		st.Topics = append(st.Topics, entities.Topic(cfg.Kafka.TopicPrefix, name))
 	}
 	return st
 }

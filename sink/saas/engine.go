@@ -265,9 +265,6 @@ func (e *Engine) Metrics() *metrics.Metrics { return e.m }
 // Ready reports whether the sink is consuming.
 func (e *Engine) Ready() bool { return e.ready.Load() }
 
-// Close closes the ledger store of an engine that never ran.
-func (e *Engine) Close() error { return e.store.Close() }
-
 // Run consumes and writes until ctx is done; the batch in progress then
 // commits or aborts, and the ledger store is closed.
 func (e *Engine) Run(ctx context.Context) error {

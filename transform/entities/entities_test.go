@@ -95,6 +95,7 @@ type env struct {
 	dir      string
 	ent      *entities.Entity
 	reg      *prometheus.Registry
+	m        *metrics.Metrics
 	stops    []func()
 	seq      int
 }
@@ -128,6 +129,7 @@ func (e *env) start(n int) {
 	e.t.Helper()
 	e.reg = prometheus.NewRegistry()
 	m := metrics.New(e.reg)
+	e.m = m
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprint(i)
@@ -345,8 +347,8 @@ func TestSeedScenarios(t *testing.T) {
 		if !has(alive, "app:1", "balance=100") {
 			t.Fatalf("held value applied before review: %s", alive["app:1"])
 		}
-		if got := testutil.ToFloat64(metrics.New(prometheus.NewRegistry()).ReviewQueueDepth); got != 0 {
-			t.Fatalf("fresh gauge %v", got)
+		if got := testutil.ToFloat64(e.m.ReviewQueueDepth); got != 1 {
+			t.Errorf("syncline_review_queue_depth = %v with one item pending", got)
 		}
 		if _, err := entities.Decide(context.Background(), e.k.Opts(), prefix, rv.ID[:8], "approve", "tester", "confirmed with billing"); err != nil {
 			t.Fatal(err)
@@ -359,6 +361,15 @@ func TestSeedScenarios(t *testing.T) {
 			t.Fatalf("decided review: %+v", done)
 		}
 		e.waitFor("approved balance", func(a, _ map[string]string) bool { return has(a, "app:1", "balance=1") })
+		if got := testutil.ToFloat64(e.m.ReviewQueueDepth); got != 0 {
+			t.Errorf("syncline_review_queue_depth = %v after the decision", got)
+		}
+		if got := testutil.ToFloat64(e.m.Conflicts.WithLabelValues("contact", "balance", merge.ResolutionApproved)); got != 1 {
+			t.Errorf("conflicts_total{balance,approved} = %v, want 1", got)
+		}
+		if got := testutil.CollectAndCount(e.m.QualityScore); got != 2 {
+			t.Errorf("quality score series: %d, want one per source", got)
+		}
 		if _, err := entities.Decide(context.Background(), e.k.Opts(), prefix, rv.ID, "reject", "tester", ""); !errors.Is(err, entities.ErrDecided) {
 			t.Fatalf("second decision: %v; want ErrDecided", err)
 		}

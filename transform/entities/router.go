@@ -123,11 +123,21 @@ func (r *Router) Run(ctx context.Context) error { return r.runner.Run(ctx, r) }
 func (r *Router) Batch(tx *stage.Txn) stage.Batch { return &routeBatch{r: r, tx: tx} }
 
 type routeBatch struct {
-	r  *Router
-	tx *stage.Txn
+	r      *Router
+	tx     *stage.Txn
+	scores []score
 }
 
-func (b *routeBatch) Committed() {}
+type score struct {
+	entity, source string
+	score          int
+}
+
+func (b *routeBatch) Committed() {
+	for _, s := range b.scores {
+		b.r.m.QualityScore.WithLabelValues(s.entity, s.source).Observe(float64(s.score))
+	}
+}
 
 func (b *routeBatch) Record(ctx context.Context, _ state.Unit, rec *kgo.Record) error {
 	ch, err := b.r.serde.Decode(ctx, rec.Key, rec.Value)
@@ -160,7 +170,7 @@ func (b *routeBatch) route(ctx context.Context, rt route, ch *schemas.Change, ke
 	out := merge.Change{Entity: e.Spec.Name, Source: src.Name, Key: key, Op: ch.Op, CommitMs: ch.Source.CommitMs, Position: ch.Source.Position}
 	var hdrs []kgo.RecordHeader
 	if ch.Op != schemas.OpDelete {
-		fields, xrefs, score, err := b.clean(e, src, ch.Table, ch.After, ch.Source.CommitMs)
+		fields, xrefs, sc, err := b.clean(e, src, ch.Table, ch.After, ch.Source.CommitMs)
 		if err != nil {
 			var inv *invalidError
 			if errors.As(err, &inv) {
@@ -170,8 +180,9 @@ func (b *routeBatch) route(ctx context.Context, rt route, ch *schemas.Change, ke
 			return err
 		}
 		out.Fields = fields
+		b.scores = append(b.scores, score{e.Spec.Name, src.Name, sc})
 		hdrs = append(hdrs, kgo.RecordHeader{Key: hdrXrefs, Value: []byte(strings.Join(xrefs, "\n"))},
-			kgo.RecordHeader{Key: hdrScore, Value: []byte(strconv.Itoa(score))})
+			kgo.RecordHeader{Key: hdrScore, Value: []byte(strconv.Itoa(sc))})
 	}
 	shard := b.shard(e, src, key, out.Fields)
 	if ch.Op == schemas.OpUpdate && ch.Before != nil && e.Shards() > 1 {
