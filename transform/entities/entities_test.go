@@ -280,6 +280,7 @@ func has(alive map[string]string, id, want string) bool {
 func TestSeedScenarios(t *testing.T) {
 	e := newEnv(t, 1)
 	e.start(1)
+	newMachine := t.TempDir() // the test's, not a subtest's: it outlives the subtest
 
 	t.Run("duplicate contacts with formatting differences are merged", func(t *testing.T) {
 		e.crmRow(501, "  JANE.DOE@Example.com ", "Jane Doe", "(415) 555-0101", "MQL", "free", nil, 0)
@@ -322,6 +323,18 @@ func TestSeedScenarios(t *testing.T) {
 		if !has(alive, "app:1", "name=Jane Crm-Doe") {
 			t.Errorf("golden app:1 = %s; want the crm's later name", alive["app:1"])
 		}
+	})
+
+	t.Run("the state survives the loss of the local store (restored from the changelog)", func(t *testing.T) {
+		e.stopAll()
+		e.dir = newMachine // a new machine: empty Badger stores
+		e.start(1)
+		// A change of the crm's Jane: the restored index must still know
+		// her email, and the merge state her app record.
+		e.crmRow(501, "jane.doe@example.com", "Jane Crm-Doe", "(415) 555-0123", "SQL", "enterprise", nil, 6500*time.Millisecond)
+		e.waitFor("restored state used", func(a, _ map[string]string) bool {
+			return has(a, "app:1", "phone=+14155550123") && has(a, "app:1", `_sources=["app:1","crm:501"]`) && has(a, "app:1", "plan=gold")
+		})
 	})
 
 	t.Run("a $100 to $1 change is held for review, then applied once approved", func(t *testing.T) {

@@ -108,8 +108,7 @@ func (p *Processor) Fresh(_ context.Context, st *state.Store, u state.Unit) erro
 				return fmt.Errorf("member %q: %w", k[1:], err)
 			}
 			if mem.Rec != nil {
-				_, err := ix.Add(*mem.Rec)
-				return err
+				return ix.Insert(*mem.Rec)
 			}
 		case string(k) == keyQueue:
 			n, _ := binary.Uvarint(v)

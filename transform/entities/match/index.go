@@ -237,10 +237,38 @@ func (ix *Index) Add(rec Record) ([]Candidate, error) {
 		out = append(out, Candidate{ID: q.id, Score: h.score, Decision: h.decision, Key: h.key, Reasons: reasons, Notes: notes})
 	}
 
+	ix.insert(rec.ID, p, hashes)
+	return out, nil
+}
+
+// Insert indexes rec without comparing it with the indexed records (to
+// rebuild an index from records already matched).
+func (ix *Index) Insert(rec Record) error {
+	if rec.ID == "" {
+		return errors.New("match: record has an empty ID")
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if _, dup := ix.ids[rec.ID]; dup {
+		return fmt.Errorf("match: insert %q: %w", rec.ID, ErrDuplicateID)
+	}
+	p := prepare(rec, ix.rules, ix.cfg.DefaultRegion)
+	keys := blockingKeys(&p, ix.keyBuf[:0])
+	ix.keyBuf = keys
+	hashes := ix.hashes[:0]
+	for _, k := range keys {
+		hashes = append(hashes, maphash.String(ix.seed, k))
+	}
+	ix.hashes = hashes
+	ix.insert(rec.ID, p, hashes)
+	return nil
+}
+
+func (ix *Index) insert(id string, p prepared, hashes []uint64) {
 	idx := int32(len(ix.recs))
 	ix.recs = append(ix.recs, p)
 	ix.seen = append(ix.seen, 0)
-	ix.ids[rec.ID] = idx
+	ix.ids[id] = idx
 	for _, h := range hashes {
 		ix.lists[h] = append(ix.lists[h], idx)
 	}
@@ -254,7 +282,6 @@ func (ix *Index) Add(rec Record) ([]Candidate, error) {
 	if p.city != "" {
 		ix.cities[p.city]++
 	}
-	return out, nil
 }
 
 // Remove takes the record with id out of the index (so that a changed

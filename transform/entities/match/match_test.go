@@ -334,3 +334,23 @@ func TestRemovedRecordIsNoCandidate(t *testing.T) {
 		t.Fatalf("re-add after Remove: %v", err)
 	}
 }
+
+func TestInsertedRecordIsACandidateOfLaterAdds(t *testing.T) {
+	ix, err := match.NewIndex(match.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Insert(match.Record{ID: "crm/1", FirstName: "Ann", LastName: "Lee", Email: "ann.lee@acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Insert(match.Record{ID: "crm/1"}); !errors.Is(err, match.ErrDuplicateID) {
+		t.Fatalf("second Insert of one id: %v, want ErrDuplicateID", err)
+	}
+	cands, err := ix.Add(match.Record{ID: "app/7", FirstName: "Ann", LastName: "Lee", Email: "ANN.LEE@acme.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 1 || cands[0].ID != "crm/1" || cands[0].Decision != match.Merge || cands[0].Key != match.KeyEmail {
+		t.Fatalf("candidates %+v; want crm/1 merged by email", cands)
+	}
+}
