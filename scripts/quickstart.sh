@@ -50,6 +50,11 @@ INSERT INTO customers (id, email, name, plan, mrr) VALUES
   (2, 'grace@example.com', 'Grace Hopper', 'free', 0),
   (3, 'alan@example.com', 'Alan Turing', 'team', 199.00);
 INSERT INTO orders (id, customer_id, amount) VALUES (100, 1, 49.00), (101, 3, 199.00);
+-- Sign-ups from the marketing site: some are customers already, written differently.
+CREATE TABLE leads (id bigint PRIMARY KEY, email text, full_name text, phone text, stage text);
+INSERT INTO leads VALUES
+  (10, ' ADA@Example.com ', 'Ada Lovelace', '(415) 555-0100', 'MQL'),
+  (11, 'linus@example.com', 'Linus Torvalds', '415.555.0111', 'lead');
 SQL
 
 cat > "$work/pipeline.yaml" <<'YAML'
@@ -64,13 +69,31 @@ sources:
   - name: app
     type: postgres
     dsn: ${APP_DSN}
-    tables: [public.customers, public.orders]
+    tables: [public.customers, public.orders, public.leads]
+entities:                     # one golden contact per person, from customers and leads
+  - name: contact
+    sources:
+      - {from: app.public.customers, name: customers, fields: {email: email, name: name, plan: plan, mrr: mrr}}
+      - {from: app.public.leads, name: leads, fields: {email: email, name: full_name, phone: phone, stage: stage}}
+    fields:
+      email: {}
+      name: {}
+      phone: {}
+      stage: {}
+      plan: {system_of_record: customers}
+      mrr: {type: numeric, system_of_record: customers, anomaly: {factor: 10}}
+    delete_when_no_sources: true
+    quality:
+      fields:
+        email: {normalize: email}
+        phone: {normalize: phone, region: US}
+        stage: {normalize: lifecycle_stage}
 sinks:
   - name: warehouse
     type: postgres
     dsn: ${WAREHOUSE_DSN}
     schema: analytics
-    from: [app.*]
+    from: [app.*, entity.contact]
 YAML
 
 step "Starting syncline run --config $work/pipeline.yaml"
@@ -109,6 +132,24 @@ wait_for "SELECT string_agg(id || ':' || plan, ',' ORDER BY id) FROM analytics.c
 psql -X "$WAREHOUSE_DSN" -c "SELECT id, email, plan, mrr, _syncline_op, _syncline_position, _syncline_synced_at FROM analytics.customers ORDER BY id" \
      -c "SELECT * FROM analytics._syncline_offsets ORDER BY topic, partition"
 
+step "Golden records: customers and leads joined by normalized email, values cleaned (analytics.contact)"
+wait_for "SELECT count(*) FROM analytics.contact WHERE id = 'customers:1' AND phone IS NOT NULL" 1
+psql -X "$WAREHOUSE_DSN" -c "SELECT id, email, name, phone, stage, plan, mrr, _sources FROM analytics.contact ORDER BY id"
+
+step "A change a rule must not decide alone: Ada's MRR 49 -> 4900 is held for review"
+psql -qX "$APP_DSN" -c "UPDATE customers SET mrr = 4900 WHERE id = 1"
+for _ in $(seq 1 150); do
+  review=$(bin/syncline review list --config "$work/pipeline.yaml" --json | tr '{' '\n' | grep '"entity_id":"customers:1"' | grep '"field":"mrr"' | sed -n 's/.*"id":"\([0-9a-f]*\)".*/\1/p' || true)
+  [ -n "$review" ] && break
+  sleep 0.2
+done
+[ -n "$review" ] || { echo "no review item"; tail -50 "$work/syncline.log"; exit 1; }
+bin/syncline review list --config "$work/pipeline.yaml"
+psql -X "$WAREHOUSE_DSN" -c "SELECT id, mrr FROM analytics.contact WHERE id = 'customers:1'"
+bin/syncline review approve --config "$work/pipeline.yaml" --by quickstart --note "confirmed with billing" "$review"
+wait_for "SELECT mrr FROM analytics.contact WHERE id = 'customers:1'" 4900
+bin/syncline history --config "$work/pipeline.yaml" contact customers:1
+
 step "Status (syncline status; the console is http://127.0.0.1:18080/console/)"
 bin/syncline status --config "$work/pipeline.yaml"
 
@@ -122,7 +163,8 @@ step "Metrics (http://127.0.0.1:18080/metrics)"
 curl -fsS http://127.0.0.1:18080/metrics | grep -E '^syncline_(source_events|sink_writes|duplicates|noop|end_to_end_latency_seconds_(count|sum))' || true
 
 echo
-echo "The quickstart worked: changes streamed from Postgres through Kafka into analytics.customers."
+echo "The quickstart worked: changes streamed from Postgres through Kafka into analytics.customers,"
+echo "and customers and leads became one golden record per person in analytics.contact."
 echo "Files: $work (pipeline.yaml, syncline.log)"
 if [ "$keep" = "--keep" ]; then
   echo "Still running (--keep). Try: psql \"$APP_DSN\"  and  psql \"$WAREHOUSE_DSN\". Ctrl-C stops."

@@ -569,7 +569,7 @@ func (b *batch) produceGolden(ctx context.Context, e *Entity, id string, seq uin
 					Policy: string(fs.Prov.Policy), Reason: fs.Prov.Reason}
 			}
 		}
-		var srcs []string
+		srcs := []string{}
 		for _, rec := range st.Records {
 			if rec.UpdPos > rec.DelPos {
 				srcs = append(srcs, rec.Source+":"+rec.Key)
