@@ -111,7 +111,10 @@ type Object struct {
 	// RecordsPath is the dot path of the records array in the response;
 	// empty: the response is the array.
 	RecordsPath string `yaml:"records_path"`
-	// IDField is the dot path of the primary key in a record; default "id".
+	// IDField is the dot path of the primary key in a record; default
+	// "id". Several paths joined by commas (tenant,number) are a
+	// composite key: the id is the JSON array of their values
+	// (["acme","42"]).
 	IDField string `yaml:"id_field"`
 	// CreatedField, when set, tells creates (equal to the updated-at) from
 	// updates.
@@ -247,9 +250,10 @@ type Deletes struct {
 	// records (format as the cursor's). Required with Request.
 	DeletedAtField string `yaml:"deleted_at_field"`
 	// StatusField and StatusValue: a record of the main request whose
-	// StatusField equals StatusValue is a delete.
-	StatusField string `yaml:"status_field"`
-	StatusValue string `yaml:"status_value"`
+	// StatusField equals StatusValue, or one of StatusValues, is a delete.
+	StatusField  string   `yaml:"status_field"`
+	StatusValue  string   `yaml:"status_value"`
+	StatusValues []string `yaml:"status_values"`
 }
 
 func (c *Config) defaults() {
@@ -398,8 +402,8 @@ func (c *Config) Validate() error {
 					bad(p+".deletes.deleted_at_field", "required with deletes.request")
 				}
 			}
-			if (d.StatusField == "") != (d.StatusValue == "") {
-				bad(p+".deletes.status_field", "status_field and status_value go together")
+			if (d.StatusField == "") != (d.StatusValue == "" && len(d.StatusValues) == 0) {
+				bad(p+".deletes.status_field", "status_field and status_value (or status_values) go together")
 			}
 		}
 		if ops := o.Ops; ops != nil {
@@ -480,4 +484,21 @@ func (p Property) column() string {
 
 func newTemplate(text string) (*template.Template, error) {
 	return template.New("").Funcs(templateFuncs).Option("missingkey=error").Parse(text)
+}
+
+// ParseTemplate checks a request template (path, query value or body) as
+// the source compiles it, with its functions, for configuration loaders
+// that report errors at load time. It also executes it once with empty
+// values so that a misspelt variable (.Sinse) is reported too; other
+// failures of that run (a function refusing an empty value) are not
+// errors.
+func ParseTemplate(text string) error {
+	t, err := newTemplate(text)
+	if err != nil {
+		return err
+	}
+	if _, err := render(t, vars{}); err != nil && strings.Contains(err.Error(), "can't evaluate field") {
+		return err
+	}
+	return nil
 }

@@ -643,13 +643,9 @@ func describe(w *Window) string {
 }
 
 func recordKey(rec any, idField, tsField, format string) (string, int64, error) {
-	v, ok := lookup(rec, idField)
-	if !ok {
-		return "", 0, fmt.Errorf("no id field %q", idField)
-	}
-	id, err := scalar(v)
-	if err != nil || id == "" {
-		return "", 0, fmt.Errorf("id field %q: empty or not a scalar", idField)
+	id, err := recordID(rec, idField)
+	if err != nil {
+		return "", 0, err
 	}
 	tv, ok := lookup(rec, tsField)
 	if !ok {
@@ -660,6 +656,29 @@ func recordKey(rec any, idField, tsField, format string) (string, int64, error) 
 		return "", 0, fmt.Errorf("updated-at field %q of record %s: %w", tsField, id, err)
 	}
 	return id, ts.UnixMicro(), nil
+}
+
+// recordID is the scalar at idField or, for a composite key (dot paths
+// joined by commas), the JSON array of the scalars at each path.
+func recordID(rec any, idField string) (string, error) {
+	paths := strings.Split(idField, ",")
+	parts := make([]string, len(paths))
+	for i, p := range paths {
+		v, ok := lookup(rec, p)
+		if !ok {
+			return "", fmt.Errorf("no id field %q", p)
+		}
+		id, err := scalar(v)
+		if err != nil || id == "" {
+			return "", fmt.Errorf("id field %q: empty or not a scalar", p)
+		}
+		parts[i] = id
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	b, err := json.Marshal(parts)
+	return string(b), err
 }
 
 // position orders one key's versions: the updated-at (or deletion time)
@@ -686,7 +705,7 @@ func (r *run) change(ob *object, st *ObjectState, rec any, id string, ts int64, 
 	}
 	if d := o.Deletes; d != nil && d.StatusField != "" {
 		if v, ok := lookup(rec, d.StatusField); ok {
-			if s, _ := scalar(v); s == d.StatusValue {
+			if s, _ := scalar(v); (d.StatusValue != "" && s == d.StatusValue) || slices.Contains(d.StatusValues, s) {
 				return r.deleteChange(ob, id, ts), nil
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"syncline/internal/pipeline"
 	"syncline/internal/reconcile"
 	"syncline/schemas"
+	"syncline/sink/hubspot"
 )
 
 // exitError ends the process with code; an empty message prints nothing.
@@ -80,6 +81,17 @@ the pipeline's Kafka and schema registry (with the embedded default, a running
 'syncline run' on kafka.embedded.listen and registry.listen). Run diff again
 to confirm once the sink has applied them.
 
+For a hubspot sink, diff reads the sink's ledger from Kafka (its changelog:
+per record the object id and the values last written) and asks HubSpot for
+those objects (batch/read, 100 per call): objects missing at HubSpot
+(deleted or merged there), objects whose mapped properties differ from the
+ledger (edited at HubSpot since), and objects of deleted records HubSpot holds
+again (extra). --repair sends one repair record per differing object to the
+repair topic: the running sink corrects its ledger to what HubSpot holds and
+writes back exactly the properties that differ (re-creating missing objects,
+archiving extra ones) in its own transaction; objects that match are not
+touched. Both need the pipeline's Kafka. rest sinks cannot be compared.
+
 Exit status: 0 when in sync, 1 when rows differ, 2 on errors.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -96,6 +108,17 @@ Exit status: 0 when in sync, 1 when rows differ, 2 on errors.`,
 			sink, err := reconcile.SinkByName(cfg, sinkName)
 			if err != nil {
 				return &exitError{diffFailed, err}
+			}
+			switch sink.Type {
+			case config.SinkHubSpot:
+				if len(args) > 0 {
+					return &exitError{diffFailed, fmt.Errorf("sink %s is a hubspot sink: diff compares its %s objects as a whole, without TABLE arguments", sink.Name, sink.HubSpot.ObjectType)}
+				}
+				ctx, stop := signalContext()
+				defer stop()
+				return runSaaSDiff(ctx, cmd.OutOrStdout(), cfg, sink, settle, repair, output == "json")
+			case config.SinkREST:
+				return &exitError{diffFailed, fmt.Errorf("sink %s: diff cannot compare rest sinks: the sink's API is only written to (no endpoint to read records back is configured)", sink.Name)}
 			}
 			tables, err := reconcile.Tables(cfg, sink, args)
 			if err != nil {
@@ -163,16 +186,8 @@ func runDiff(ctx context.Context, out io.Writer, sink string, tables []reconcile
 		results = append(results, res)
 	}
 	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
-			Sink    string              `json:"sink"`
-			InSync  bool                `json:"in_sync"`
-			Drift   int                 `json:"drift_rows"`
-			Failed  int                 `json:"failed"`
-			Results []*reconcile.Result `json:"tables"`
-		}{sink, drift == 0 && failed == 0, drift, failed, results}); err != nil {
-			return &exitError{diffFailed, err}
+		if err := writeReport(out, sink, drift, failed, results); err != nil {
+			return err
 		}
 	} else {
 		for _, r := range results {
@@ -194,8 +209,88 @@ func runDiff(ctx context.Context, out io.Writer, sink string, tables []reconcile
 	return nil
 }
 
+// writeReport prints diff's JSON report: the sink, whether it is in sync,
+// the drift and failure counts and the per-table (or per-object-type)
+// results.
+func writeReport(out io.Writer, sink string, drift, failed int, results any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(struct {
+		Sink    string `json:"sink"`
+		InSync  bool   `json:"in_sync"`
+		Drift   int    `json:"drift_rows"`
+		Failed  int    `json:"failed"`
+		Results any    `json:"tables"`
+	}{sink, drift == 0 && failed == 0, drift, failed, results}); err != nil {
+		return &exitError{diffFailed, err}
+	}
+	return nil
+}
+
+// runSaaSDiff compares (and repairs) a hubspot sink with HubSpot and
+// prints the report in the shape of the warehouse diff's.
+func runSaaSDiff(ctx context.Context, out io.Writer, cfg *config.Config, sink config.Sink, settle time.Duration, repair, asJSON bool) error {
+	log := newLogger(cfg.Log.SlogLevel(), cfg.Log.Format)
+	hc := pipeline.HubSpotConfig(cfg, sink, pipeline.Options{})
+	rd, err := hubspot.NewReader(hc, nil, log)
+	if err != nil {
+		return &exitError{diffFailed, err}
+	}
+	kopts, _, err := pipeline.OperatorClients(cfg)
+	if err != nil {
+		return &exitError{diffFailed, err}
+	}
+	d := &reconcile.SaaSDiff{Sink: sink.Name, Object: "hubspot " + hc.ObjectType, KeyField: hc.IDProperty, TopicPrefix: cfg.Kafka.TopicPrefix,
+		IgnoreDeletes: hc.DeleteMode == hubspot.DeleteIgnore, Kafka: kopts, Reader: rd, Settle: settle, Log: log}
+	res, err := d.Compare(ctx)
+	if err != nil {
+		res = &reconcile.SaaSResult{Result: &reconcile.Result{Table: d.Object, Sink: sink.Name,
+			Error: err.Error() + " (diff reads the sink's ledger from the pipeline's Kafka: is it reachable?)"}}
+	} else if repair && res.Drift() > 0 {
+		prod, perr := kgo.NewClient(append(kopts, kgo.RecordDeliveryTimeout(30*time.Second))...)
+		if perr == nil {
+			rctx, cancel := context.WithTimeout(ctx, repairTimeout)
+			var r reconcile.Repaired
+			r, perr = d.Repair(rctx, prod, res)
+			cancel()
+			prod.Close()
+			if perr == nil {
+				res.Repair = &r
+			}
+		}
+		if perr != nil {
+			res.Error = "repair: " + perr.Error()
+		}
+	}
+	failed := 0
+	if res.Error != "" {
+		failed = 1
+	}
+	if asJSON {
+		if err := writeReport(out, sink.Name, res.Drift(), failed, []*reconcile.SaaSResult{res}); err != nil {
+			return err
+		}
+	} else {
+		printResult(out, res.Result)
+		for i, p := range res.Properties {
+			if i == textKeysShown {
+				fmt.Fprintf(out, "  ... and %d more differing properties (--output json lists all)\n", len(res.Properties)-i)
+				break
+			}
+			fmt.Fprintf(out, "  %s=%s %s: ledger %q, HubSpot %q\n", hc.IDProperty, p.Key[0], p.Property, p.Ledger, p.Provider)
+		}
+	}
+	switch {
+	case failed > 0:
+		return &exitError{diffFailed, errors.New(res.Error)}
+	case res.Drift() > 0:
+		return &exitError{diffDrift, nil}
+	}
+	return nil
+}
+
 func printResult(out io.Writer, r *reconcile.Result) {
-	if r.Error != "" && r.Repair == nil && r.Stats.Ranges == 0 {
+	if r.Error != "" && r.Repair == nil && r.Stats.Ranges == 0 && r.Drift() == 0 {
 		fmt.Fprintf(out, "%s: ERROR %s\n", r.Table, r.Error)
 		return
 	}
@@ -203,7 +298,7 @@ func printResult(out io.Writer, r *reconcile.Result) {
 	if r.Drift() == 0 {
 		fmt.Fprintf(out, "%s: in sync (%d rows, %s)\n", r.Table, r.SourceRows, secs)
 	} else {
-		fmt.Fprintf(out, "%s: %d rows differ (%d missing, %d extra, %d different) of %d source / %d warehouse rows, %s\n",
+		fmt.Fprintf(out, "%s: %d rows differ (%d missing, %d extra, %d different) of %d source / %d sink rows, %s\n",
 			r.Table, r.Drift(), len(r.Missing), len(r.Extra), len(r.Different), r.SourceRows, r.SinkRows, secs)
 		for _, kind := range []struct {
 			name string
@@ -226,7 +321,10 @@ func printResult(out io.Writer, r *reconcile.Result) {
 		fmt.Fprintf(out, "  not compared (not in the warehouse table): %s\n", strings.Join(r.NotCompared, ", "))
 	}
 	if r.Repair != nil {
-		fmt.Fprintf(out, "  repair sent: %d upserts, %d deletes at position %s", r.Repair.Upserts, r.Repair.Deletes, r.Repair.Position)
+		fmt.Fprintf(out, "  repair sent: %d upserts, %d deletes", r.Repair.Upserts, r.Repair.Deletes)
+		if r.Repair.Position != "" {
+			fmt.Fprintf(out, " at position %s", r.Repair.Position)
+		}
 		if r.Repair.Gone > 0 {
 			fmt.Fprintf(out, " (%d rows no longer in the source)", r.Repair.Gone)
 		}

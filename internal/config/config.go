@@ -340,10 +340,14 @@ const (
 	SourceStripe     SourceType = "stripe"
 	SourceZendesk    SourceType = "zendesk"
 	SourceMailchimp  SourceType = "mailchimp"
+	// SourceHTTP polls any HTTP API with the generic declarative adapter
+	// (capture/saas); its settings are in the source's http block
+	// (http_source.go).
+	SourceHTTP SourceType = "http"
 )
 
 // SourceTypes lists the supported source types.
-var SourceTypes = []SourceType{SourcePostgres, SourceHubSpot, SourceSalesforce, SourceStripe, SourceZendesk, SourceMailchimp}
+var SourceTypes = []SourceType{SourcePostgres, SourceHubSpot, SourceSalesforce, SourceStripe, SourceZendesk, SourceMailchimp, SourceHTTP}
 
 // SnapshotMode says whether existing rows are copied before streaming.
 type SnapshotMode string
@@ -426,6 +430,10 @@ type Source struct {
 	Stripe     StripeSource     `yaml:"stripe"`
 	Zendesk    ZendeskSource    `yaml:"zendesk"`
 	Mailchimp  MailchimpSource  `yaml:"mailchimp"`
+	// HTTP configures a source of type http (required for it, not allowed
+	// for others); its objects are the source's tables, as
+	// <http.system>.<name>.
+	HTTP HTTPSource `yaml:"http"`
 }
 
 // HubSpotSource is the hubspot block of a source of type hubspot.
@@ -480,6 +488,13 @@ type TableKey struct {
 // them.
 func (s Source) QualifiedTables() []TableName {
 	if out, ok := s.SaaSTables(); ok {
+		return out
+	}
+	if s.Type == SourceHTTP {
+		var out []TableName
+		for _, o := range s.HTTP.Objects {
+			out = append(out, TableName{Schema: s.HTTP.SystemName(), Name: o.Name})
+		}
 		return out
 	}
 	if s.Type == SourceHubSpot {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syncline/capture/saas"
 	"syncline/transform/entities"
 	"syncline/transform/entities/merge"
 	"syncline/transform/quality"
@@ -143,6 +144,19 @@ func TestLoad(t *testing.T) {
 						Lists:       []MailchimpList{{ID: "a1b2c3d4e5", Name: "newsletter", Properties: []string{"email_address", "status", "merge_fields.FNAME"}}},
 						SaaSPolling: SaaSPolling{PollInterval: 5 * time.Minute, Lookback: 10 * time.Minute, Settle: 5 * time.Second, RequestsPerSecond: 5},
 					}
+				}),
+				saasSource("shop", SourceHTTP, func(s *Source) { s.HTTP = fullHTTPSource() }),
+				saasSource("ledger", SourceHTTP, func(s *Source) {
+					s.HTTP = HTTPSource{BaseURL: "https://ledger.example", Auth: HTTPAuth{RESTAuth: RESTAuth{Type: "api_key", Header: "X-Ledger-Key", Key: "lk-example"}},
+						Objects: []HTTPObject{{Name: "entries", Request: saas.Request{Path: "/entries"}, IDFields: []string{"account", "number"}, Cursor: HTTPCursor{Field: "updated_at", Format: "unix_ms"}, Pagination: saas.Pagination{Type: "link"}}}}
+				}),
+				saasSource("tickets", SourceHTTP, func(s *Source) {
+					s.HTTP = HTTPSource{BaseURL: "https://desk.example", Auth: HTTPAuth{RESTAuth: RESTAuth{Type: "bearer", Token: "desk-token"}},
+						Objects: []HTTPObject{{Name: "tickets", Request: saas.Request{Path: "/tickets"}, RecordsPath: "tickets", Cursor: HTTPCursor{Field: "updated_at", Format: "unix"}, Pagination: saas.Pagination{Type: "offset"}}}}
+				}),
+				saasSource("legacy", SourceHTTP, func(s *Source) {
+					s.HTTP = HTTPSource{BaseURL: "https://legacy.example", Auth: HTTPAuth{RESTAuth: RESTAuth{Type: "basic", Username: "sync", Password: "legacy-pass"}},
+						Objects: []HTTPObject{{Name: "accounts", Request: saas.Request{Path: "/accounts"}, Cursor: HTTPCursor{Field: "modified"}, Pagination: saas.Pagination{Type: "none"}}}}
 				}),
 			},
 			Sinks: []Sink{{

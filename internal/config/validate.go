@@ -271,6 +271,9 @@ func (v *validator) sources(sources []Source) {
 		case !slices.Contains(SourceTypes, s.Type):
 			v.errorf(p+".type", "unsupported source type %q; supported source types: %s", s.Type, listOf(SourceTypes))
 		}
+		if v.httpSource(p, s) {
+			continue
+		}
 		if v.saasProfiles(p, s) {
 			continue
 		}

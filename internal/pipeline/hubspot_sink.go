@@ -8,6 +8,7 @@ import (
 
 	"syncline/internal/config"
 	"syncline/internal/metrics"
+	"syncline/internal/reconcile"
 	"syncline/internal/topics"
 	"syncline/schemas"
 	"syncline/sink/hubspot"
@@ -18,6 +19,12 @@ import (
 
 // hubspotSink builds a sink of type hubspot.
 func hubspotSink(cfg *config.Config, s config.Sink, o Options, kopts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) (*hubspot.Sink, error) {
+	return hubspot.New(HubSpotConfig(cfg, s, o), kopts, serde, m, log)
+}
+
+// HubSpotConfig is the sink/hubspot configuration of a sink of type
+// hubspot (syncline diff reads HubSpot with it).
+func HubSpotConfig(cfg *config.Config, s config.Sink, o Options) hubspot.Config {
 	h := s.HubSpot
 	hc := hubspot.Config{
 		Name: s.Name, BaseURL: h.BaseURL, Token: h.Token.Value(), ObjectType: h.ObjectType, IDProperty: h.IDProperty,
@@ -25,7 +32,7 @@ func hubspotSink(cfg *config.Config, s config.Sink, o Options, kopts []kgo.Opt, 
 		DeleteMode: h.DeleteMode, RequestsPerSecond: float64(h.RequestsPerSecond), Stream: saasStream(cfg, s, o),
 	}
 	hc.Properties = fieldMapping(h.Properties)
-	return hubspot.New(hc, kopts, serde, m, log)
+	return hc
 }
 
 // saasStream is what a SaaS sink (hubspot, rest) consumes and where it
@@ -37,6 +44,8 @@ func saasStream(cfg *config.Config, s config.Sink, o Options) sinksaas.Stream {
 		TopicPrefix:  cfg.Kafka.TopicPrefix, Partitions: int32(cfg.Kafka.Partitions), RF: int16(cfg.Kafka.ReplicationFactor),
 		InstanceID: o.InstanceID, StateDir: filepath.Join(cfg.DataDir, "state", "sink."+s.Name, o.InstanceID),
 		StateKey: cfg.Transform.State.Key(), TxnTimeout: cfg.Kafka.TransactionTimeout,
+		// Repairs of syncline diff --repair (hubspot sinks).
+		RepairTopic: reconcile.RepairTopic(cfg.Kafka.TopicPrefix, s.Name),
 	}
 	for _, t := range cfg.SinkTables(s) {
 		st.Topics = append(st.Topics, topics.Change(cfg.Kafka.TopicPrefix, t.Source, t.Table.Schema, t.Table.Name))

@@ -346,7 +346,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 	gopts := append(slices.Clip(kopts), kgo.SessionTimeout(cfg.Kafka.SessionTimeout))
 	if o.Role == RoleAll || o.Role == RoleCapture {
 		for _, s := range cfg.Sources {
-			if c, ok := saasProfileConfig(cfg, s); ok {
+			if c, ok := pollSourceConfig(cfg, s); ok {
 				src, err := saas.New(c, kopts, serde, m, log)
 				if err != nil {
 					return nil, closers, err

@@ -110,8 +110,5 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RequestsPerSecond <= 0 {
 		c.RequestsPerSecond = DefaultRPS
 	}
-	if c.StateDir == "" {
-		return c, errf("no state directory")
-	}
 	return c, nil
 }

@@ -29,6 +29,10 @@
 // X-HubSpot-RateLimit-* headers honoured, capture/saas's client); a call
 // that still fails fails the batch, which is retried from the committed
 // offsets. 401, 403 and 404 stop the sink with what to check.
+//
+// Reader reads the sink's objects back (batch/read) for syncline diff,
+// which compares them with the ledger; repairs come back through the
+// engine's repair topic (sink/saas Repair).
 package hubspot
 
 import (
@@ -60,6 +64,9 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 	if err != nil {
 		return nil, err
 	}
+	if cfg.StateDir == "" {
+		return nil, fmt.Errorf("hubspot sink %q: no state directory", cfg.Name)
+	}
 	w := &writer{cfg: cfg}
 	eng, err := sinksaas.NewEngine(sinksaas.EngineConfig{
 		Name: cfg.Name, Kind: "hubspot sink", Fields: cfg.Properties, KeyField: cfg.IDProperty,
@@ -69,7 +76,14 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 		return nil, err
 	}
 	w.m = eng.Metrics()
-	w.http = saas.NewHTTPClient(saas.Config{
+	w.http = httpClient(cfg, eng.Log())
+	return &Sink{Engine: eng}, nil
+}
+
+// httpClient is the API client of cfg: bearer token, HubSpot's rate-limit
+// headers, retries of 429 and 5xx.
+func httpClient(cfg Config, log *slog.Logger) *saas.HTTPClient {
+	return saas.NewHTTPClient(saas.Config{
 		Auth: saas.Auth{Type: "bearer", Token: cfg.Token},
 		RateLimit: saas.RateLimit{
 			RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst, MaxConcurrent: 1,
@@ -77,8 +91,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 		},
 		Retry:          saas.Retry{MaxAttempts: cfg.MaxAttempts, InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff},
 		RequestTimeout: cfg.RequestTimeout,
-	}, eng.Log())
-	return &Sink{Engine: eng}, nil
+	}, log)
 }
 
 // writer makes the HubSpot calls of the engine's ops.

@@ -51,4 +51,9 @@
 // syncline.retry.error) for anyone reading the topic. A DLQ entry of
 // reason retries_exhausted names the original change topic, partition and
 // offset, so `syncline dlq replay` re-delivers it there.
+//
+// Repairs (Stream.RepairTopic, see Repair): `syncline diff --repair`
+// writes what the provider holds of records that drifted to the sink's
+// repair topic; the engine corrects the ledger entry to it and sends what
+// the record needs on top, committed like any batch.
 package saas

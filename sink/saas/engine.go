@@ -135,6 +135,9 @@ type Stream struct {
 	StateDir    string
 	StateKey    []byte
 	TxnTimeout  time.Duration
+	// RepairTopic, when set, is consumed too: the repair records of
+	// syncline diff --repair (see Repair).
+	RepairTopic string
 }
 
 // EngineConfig configures an Engine.
@@ -280,6 +283,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			kafka.TopicSpec{Name: e.changelog, Partitions: e.cfg.Partitions, RF: e.cfg.RF, Compact: true},
 			kafka.TopicSpec{Name: e.retryTop, Partitions: e.cfg.Partitions, RF: e.cfg.RF, Compact: true},
 			kafka.TopicSpec{Name: dlqTopic, Partitions: 1, RF: e.cfg.RF})
+		if err == nil && e.cfg.RepairTopic != "" {
+			err = kafka.EnsureTopics(ctx, adm, kafka.TopicSpec{Name: e.cfg.RepairTopic, Partitions: e.cfg.Partitions, RF: e.cfg.RF})
+		}
 		if err == nil {
 			e.clParts, err = kafka.Partitions(ctx, adm, e.changelog)
 		}
@@ -295,8 +301,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	group := "syncline-sink-" + e.cfg.Name
+	consume := e.cfg.Topics
+	if e.cfg.RepairTopic != "" {
+		consume = append(append([]string{}, consume...), e.cfg.RepairTopic)
+	}
 	sess, err := kgo.NewGroupTransactSession(append(append([]kgo.Opt{}, e.kafkaOpts...),
-		kgo.ConsumeTopics(e.cfg.Topics...),
+		kgo.ConsumeTopics(consume...),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -382,14 +392,26 @@ const shutdownGrace = 10 * time.Second
 // committed.
 func (e *Engine) batch(ctx context.Context, sess *kgo.GroupTransactSession, d *dlq.DLQ, fs kgo.Fetches, due []*retryEntry) error {
 	var units []state.Unit
+	var repairs []*kgo.Record
 	seen := map[state.Unit]bool{}
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if p.Topic == e.cfg.RepairTopic {
+			repairs = append(repairs, p.Records...)
+			return
+		}
 		u := state.Unit{Topic: p.Topic, Partition: p.Partition}
 		if len(p.Records) > 0 && !seen[u] {
 			seen[u] = true
 			units = append(units, u)
 		}
 	})
+	// The units repairs are for, when held here, are read too.
+	for _, r := range repairs {
+		if u, _, err := state.ParseKey(r.Key); err == nil && !seen[u] && e.q.holds(u) {
+			seen[u] = true
+			units = append(units, u)
+		}
+	}
 	for _, u := range units {
 		if err := e.ensureFresh(ctx, u); err != nil {
 			abort(ctx, sess)
@@ -409,7 +431,16 @@ func (e *Engine) batch(ctx context.Context, sess *kgo.GroupTransactSession, d *d
 	for _, re := range due {
 		w.addRetry(re)
 	}
-	fs.EachRecord(w.add)
+	// Repairs before changes: a change of the same record in this batch
+	// applies on top of the corrected ledger entry.
+	for _, r := range repairs {
+		w.addRepair(r)
+	}
+	fs.EachRecord(func(r *kgo.Record) {
+		if r.Topic != e.cfg.RepairTopic {
+			w.add(r)
+		}
+	})
 	if err := w.write(wctx); err != nil {
 		abort(ctx, sess)
 		return err
@@ -503,14 +534,31 @@ func abort(ctx context.Context, sess *kgo.GroupTransactSession) {
 }
 
 func (e *Engine) assign(ctx context.Context, cl *kgo.Client, as map[string][]int32) {
+	as = e.inputs(as)
 	e.units.Assign(ctx, cl, as)
 	e.q.assign(as)
 }
 
 func (e *Engine) forget(_ context.Context, _ *kgo.Client, rs map[string][]int32) {
 	e.m.ConsumerLag.WithLabelValues(e.stage).Set(float64(e.lag.Forget(rs)))
+	rs = e.inputs(rs)
 	e.units.Forget(rs)
 	e.q.forget(rs)
+}
+
+// inputs leaves the repair topic out of partitions: it has no ledger or
+// retry queue of its own.
+func (e *Engine) inputs(ps map[string][]int32) map[string][]int32 {
+	if _, ok := ps[e.cfg.RepairTopic]; !ok {
+		return ps
+	}
+	out := make(map[string][]int32, len(ps))
+	for t, p := range ps {
+		if t != e.cfg.RepairTopic {
+			out[t] = p
+		}
+	}
+	return out
 }
 
 func (e *Engine) markAllStale() {
@@ -574,6 +622,10 @@ type Entry struct {
 	Pos string `json:"pos"`
 	// Archived: the record was deleted (and its object archived).
 	Archived bool `json:"archived,omitempty"`
+	// Repaired names the repair record (partition/offset of the repair
+	// topic) that last corrected the entry, until the next change: a
+	// repair record sent again finds the entry changed and does nothing.
+	Repaired string `json:"repaired,omitempty"`
 }
 
 type pendingRec struct {
@@ -587,6 +639,8 @@ type pendingRec struct {
 	props    map[string]string
 	commitMs []int64
 	attempt  int
+	// repair: the op of a repair record (addRepair), not of a change.
+	repair bool
 }
 
 type parkedRec struct {
@@ -612,6 +666,7 @@ type work struct {
 	retries []retryChange
 
 	written, deleted, skipped, replays, notFound, queued int
+	repairs, repairsSkipped                              int
 	err                                                  error // of reading the ledger
 	commitMs                                             []int64
 }
@@ -673,6 +728,7 @@ func (w *work) addAttempt(r *kgo.Record, attempt int) {
 	}
 	p.pos = ch.Source.Position
 	p.rec = r
+	p.repair = false
 	p.commitMs = append(p.commitMs, ch.Source.CommitMs)
 	p.attempt = max(attempt, 0)
 	if attempt < 0 {
@@ -711,6 +767,9 @@ func (w *work) ledgerOf(u state.Unit, key []byte) (*Entry, error) {
 }
 
 func (w *work) setLedger(p *pendingRec, e Entry) {
+	if p.repair {
+		e.Repaired = fmt.Sprintf("%d/%d", p.rec.Partition, p.rec.Offset)
+	}
 	b, _ := json.Marshal(e)
 	w.ledger = append(w.ledger, ledgerChange{u: p.u, key: p.key, value: b})
 }
@@ -744,6 +803,11 @@ func (w *work) write(ctx context.Context) error {
 			prev = nil
 		}
 		op := &Op{Prev: prev, Record: p.rec, Attempt: p.attempt, IdempotencyKey: IdempotencyKey(p.u.Topic, p.key, p.pos)}
+		if p.repair {
+			// Not the change's key: a provider that deduplicates by it
+			// would take the repair for the change it already applied.
+			op.IdempotencyKey = IdempotencyKey(p.rec.Topic, p.rec.Key, fmt.Sprint("repair@", p.rec.Offset))
+		}
 		if p.del {
 			if prev == nil || w.e.cfg.IgnoreDeletes {
 				if p.prev != nil && p.prev.Archived && !w.e.cfg.IgnoreDeletes {
@@ -792,6 +856,12 @@ func (w *work) write(ctx context.Context) error {
 		}
 		if len(send) == 0 {
 			w.skipped++
+			if p.repair {
+				// The provider holds the values already (healed
+				// meanwhile): the ledger takes its object id.
+				w.setLedger(p, *prev)
+				continue
+			}
 			if p.pos != prev.Pos {
 				e := *prev
 				e.Pos = p.pos
@@ -814,7 +884,9 @@ func (w *work) write(ctx context.Context) error {
 		switch op.Outcome {
 		case Written:
 			if op.Delete {
-				w.setLedger(p, Entry{Pos: p.pos, Archived: true})
+				// The id is kept: diff finds an archived object restored
+				// at the provider by it.
+				w.setLedger(p, Entry{Pos: p.pos, Archived: true, ID: archivedID(op)})
 				w.deleted++
 			} else {
 				e := Entry{ID: op.ObjectID, Props: map[string]string{}, Pos: p.pos}
@@ -842,8 +914,19 @@ func (w *work) write(ctx context.Context) error {
 		case Rejected:
 			w.e.m.SinkErrors.WithLabelValues(w.e.cfg.Name, "permanent").Inc()
 			w.park("rejected", op.Err, p.rec)
+			if p.repair {
+				// The ledger stays as it was: the next diff reports
+				// the record again.
+				continue
+			}
 			w.dropRetry(p.u, p.key)
 		case Retry:
+			if p.repair {
+				// A repair is not queued; the ledger stays as it was,
+				// so the next diff reports the record again.
+				w.e.log.Warn("repair refused for now; run syncline diff --repair again", "topic", p.u.Topic, "partition", p.u.Partition, "err", op.Err)
+				continue
+			}
 			w.requeue(p, op.Err)
 		default:
 			return fmt.Errorf("no outcome for the %s of %s %q", opName(op), w.e.cfg.KeyField, op.Key)
@@ -857,6 +940,14 @@ func opName(op *Op) string {
 		return "delete"
 	}
 	return "upsert"
+}
+
+// archivedID is the object id a written delete archived.
+func archivedID(op *Op) string {
+	if op.Prev != nil && op.Prev.ID != "" {
+		return op.Prev.ID
+	}
+	return op.ObjectID
 }
 
 func idOf(e *Entry) string {
@@ -886,6 +977,9 @@ func (w *work) committed() {
 	for _, pk := range w.parked {
 		e.m.SinkWrites.WithLabelValues(e.cfg.Name, "error").Inc()
 		e.log.Warn("record parked in the DLQ", "reason", pk.reason, "topic", pk.rec.Topic, "partition", pk.rec.Partition, "offset", pk.rec.Offset, "err", pk.err)
+	}
+	if w.repairs+w.repairsSkipped > 0 {
+		e.log.Info("repairs applied", "repairs", w.repairs, "skipped", w.repairsSkipped, "written", w.written, "deleted", w.deleted)
 	}
 	e.log.Debug("batch committed", "written", w.written, "deleted", w.deleted, "unchanged", w.skipped, "not_found", w.notFound, "retry", w.queued, "parked", len(w.parked))
 }

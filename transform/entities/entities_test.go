@@ -559,3 +559,28 @@ func TestSameGoldenRecordsWithOneOrThreeProcesses(t *testing.T) {
 		t.Errorf("%d golden records join an app and a crm record; want %d", merged, wantMerged)
 	}
 }
+
+// Changing an entity's shards once records were routed is refused with
+// what to do, not run with records on the wrong shards.
+func TestChangedShardsAreRefused(t *testing.T) {
+	e := newEnv(t, 3)
+	e.start(1)
+	e.appRow(1, "a@example.com", "A", "1.00", "free", 0)
+	e.waitFor("one entity", func(a, _ map[string]string) bool { return len(a) == 1 })
+	e.stopAll()
+	ent, err := entities.Compile(contactSpec(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent.Sources[0].Topic, ent.Sources[1].Topic = appTopic, crmTopic
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg := entities.Config{TopicPrefix: prefix, Partitions: 3, InstanceID: "1", StateDir: filepath.Join(e.dir, "x"), Entities: []*entities.Entity{ent}}
+	p, err := entities.New(cfg, e.k.Opts(), e.serde, metrics.New(prometheus.NewRegistry()), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "has 3 partitions but shards is 2") {
+		t.Fatalf("Run with changed shards: %v", err)
+	}
+}

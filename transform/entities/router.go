@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"syncline/internal/kafka"
@@ -68,11 +69,12 @@ func ReviewTopic(prefix string) string { return "_" + prefix + ".review" }
 // gives the values the fields' types, and forwards the result to the
 // entity's input topic, on the shard of its match key.
 type Router struct {
-	cfg     Config
-	serde   *schemas.Serde
-	m       *metrics.Metrics
-	runner  *stage.Runner
-	byTopic map[string][]route
+	cfg       Config
+	kafkaOpts []kgo.Opt
+	serde     *schemas.Serde
+	m         *metrics.Metrics
+	runner    *stage.Runner
+	byTopic   map[string][]route
 }
 
 type route struct {
@@ -82,7 +84,7 @@ type route struct {
 
 // NewRouter returns the routing stage.
 func NewRouter(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) (*Router, error) {
-	r := &Router{cfg: cfg, serde: serde, m: m, byTopic: map[string][]route{}}
+	r := &Router{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, byTopic: map[string][]route{}}
 	sc := stage.Config{Name: RouteStage, TopicPrefix: cfg.TopicPrefix, RF: cfg.RF, InstanceID: cfg.InstanceID,
 		Stateless: true, BatchSize: cfg.BatchSize, TxnTimeout: cfg.TxnTimeout}
 	seen := map[string]bool{}
@@ -117,7 +119,39 @@ func NewRouter(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics
 func (r *Router) Ready() bool { return r.runner.Ready() }
 
 // Run routes until ctx is done.
-func (r *Router) Run(ctx context.Context) error { return r.runner.Run(ctx, r) }
+func (r *Router) Run(ctx context.Context) error {
+	if err := checkShards(ctx, r.kafkaOpts, r.cfg); err != nil {
+		_ = r.runner.Close()
+		return err
+	}
+	return r.runner.Run(ctx, r)
+}
+
+// checkShards refuses to run when an entity's input topic exists with
+// another partition count than its shards: records routed before would be
+// on the wrong shard.
+func checkShards(ctx context.Context, opts []kgo.Opt, cfg Config) error {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, e := range cfg.Entities {
+		in := InputTopic(cfg.TopicPrefix, e.Spec.Name)
+		if err := kafka.EnsureTopics(ctx, adm, kafka.TopicSpec{Name: in, Partitions: e.Shards(), RF: cfg.RF}); err != nil {
+			return err
+		}
+		n, err := kafka.Partitions(ctx, adm, in)
+		if err != nil {
+			return err
+		}
+		if int32(n) != e.Shards() {
+			return fmt.Errorf("entity %s: its input topic %s has %d partitions but shards is %d: the shards of an entity cannot change once records were routed (records would be matched on the wrong shard); set shards back to %d, or start the entity afresh (delete the topic and the entities state)", e.Spec.Name, in, n, e.Shards(), n)
+		}
+	}
+	return nil
+}
 
 // Batch implements stage.Handler.
 func (r *Router) Batch(tx *stage.Txn) stage.Batch { return &routeBatch{r: r, tx: tx} }

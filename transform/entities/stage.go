@@ -44,12 +44,13 @@ const (
 // its fields by the entity's policies, and writes the golden record, the
 // review items and its state in one Kafka transaction.
 type Processor struct {
-	cfg    Config
-	serde  *schemas.Serde
-	m      *metrics.Metrics
-	log    *slog.Logger
-	runner *stage.Runner
-	byIn   map[string]*Entity
+	cfg       Config
+	kafkaOpts []kgo.Opt
+	serde     *schemas.Serde
+	m         *metrics.Metrics
+	log       *slog.Logger
+	runner    *stage.Runner
+	byIn      map[string]*Entity
 
 	mu      sync.Mutex
 	indexes map[state.Unit]*match.Index
@@ -58,7 +59,7 @@ type Processor struct {
 
 // New returns the identity and merge stage.
 func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) (*Processor, error) {
-	p := &Processor{cfg: cfg, serde: serde, m: m, byIn: map[string]*Entity{}, indexes: map[state.Unit]*match.Index{}, queue: map[state.Unit]int64{}}
+	p := &Processor{cfg: cfg, kafkaOpts: kafkaOpts, serde: serde, m: m, byIn: map[string]*Entity{}, indexes: map[state.Unit]*match.Index{}, queue: map[state.Unit]int64{}}
 	sc := stage.Config{Name: Stage, TopicPrefix: cfg.TopicPrefix, Partitions: cfg.Partitions, RF: cfg.RF, InstanceID: cfg.InstanceID,
 		StateDir: cfg.StateDir, StateKey: cfg.StateKey, BatchSize: cfg.BatchSize, TxnTimeout: cfg.TxnTimeout,
 		Ensure: []kafka.TopicSpec{{Name: ReviewTopic(cfg.TopicPrefix), Partitions: 1, RF: cfg.RF, Compact: true}}}
@@ -86,7 +87,13 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 func (p *Processor) Ready() bool { return p.runner.Ready() }
 
 // Run processes until ctx is done.
-func (p *Processor) Run(ctx context.Context) error { return p.runner.Run(ctx, p) }
+func (p *Processor) Run(ctx context.Context) error {
+	if err := checkShards(ctx, p.kafkaOpts, p.cfg); err != nil {
+		_ = p.runner.Close()
+		return err
+	}
+	return p.runner.Run(ctx, p)
+}
 
 // Fresh implements stage.UnitHandler: it rebuilds the unit's match index
 // from its member records and reads its review count.

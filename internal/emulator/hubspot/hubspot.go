@@ -215,6 +215,32 @@ func (s *Server) Archive(typ string, id int64, ts time.Time) error {
 	return nil
 }
 
+// Restore brings an archived object back at ts with its id and
+// properties, as restoring a deleted record in HubSpot does (within its
+// 90 days).
+func (s *Server) Restore(typ string, id int64, ts time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[typ][id]
+	if o == nil || !o.Archived {
+		return fmt.Errorf("no archived %s %d", typ, id)
+	}
+	o.Archived, o.ArchivedAt, o.UpdatedAt = false, time.Time{}, ts.UTC().Truncate(time.Millisecond)
+	return nil
+}
+
+// Live returns copies of the live (not archived) objects of typ by their
+// value of property prop (one of objects sharing a value).
+func (s *Server) Live(typ, prop string) map[string]Object {
+	out := map[string]Object{}
+	for _, o := range s.Objects(typ) {
+		if !o.Archived {
+			out[o.Properties[prop]] = o
+		}
+	}
+	return out
+}
+
 // Objects returns copies of the objects of typ, archived ones included.
 func (s *Server) Objects(typ string) []Object {
 	s.mu.Lock()

@@ -71,6 +71,7 @@ type Server struct {
 	// Requests counts requests answered.
 	requests int
 	w        writeState
+	g        readState // deleted.go
 }
 
 // New returns an emulator.
@@ -125,6 +126,9 @@ func (s *Server) Requests() int {
 // admit applies the rate limit and sets the X-RateLimit-* headers; false
 // means over the limit (Retry-After is set). Called with the lock held.
 func (s *Server) admit(h http.Header) bool {
+	if s.forced429(h) { // deleted.go
+		return false
+	}
 	if s.opts.RateLimitMax <= 0 {
 		return true
 	}
@@ -135,6 +139,7 @@ func (s *Server) admit(h http.Header) bool {
 	reset := s.window.Add(s.opts.RateLimitInterval).Sub(now)
 	h.Set("X-RateLimit-Reset", strconv.FormatFloat(reset.Seconds(), 'f', 3, 64))
 	if s.used >= s.opts.RateLimitMax {
+		s.g.throttled++
 		h.Set("X-RateLimit-Remaining", "0")
 		h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(reset.Seconds())))))
 		return false
@@ -145,12 +150,19 @@ func (s *Server) admit(h http.Header) bool {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == deletedPath && r.Method == http.MethodGet {
+		s.serveDeleted(w, r) // deleted.go
+		return
+	}
 	if r.URL.Path != "/v1/items" || r.Method != http.MethodGet {
 		s.write(w, r) // write.go
 		return
 	}
 	if r.Header.Get("X-API-Key") != s.opts.APIKey {
 		http.Error(w, `{"error":"invalid api key"}`, http.StatusUnauthorized)
+		return
+	}
+	if !s.waitHold(r) {
 		return
 	}
 	s.mu.Lock()
@@ -160,6 +172,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"rate limited"}`, http.StatusTooManyRequests)
 		return
 	}
+	s.g.served++
 	q := r.URL.Query()
 	var since time.Time
 	if v := q.Get("updated_since"); v != "" {

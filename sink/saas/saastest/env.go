@@ -125,12 +125,15 @@ func (e *Env) Produce(chs ...*schemas.Change) []*kgo.Record {
 }
 
 // CaughtUp waits until the group committed the end of the change topic.
-func (e *Env) CaughtUp(group string) {
+func (e *Env) CaughtUp(group string) { e.T.Helper(); e.CaughtUpWith(group, e.Topic) }
+
+// CaughtUpWith waits until the group committed the end of topic.
+func (e *Env) CaughtUpWith(group, topic string) {
 	e.T.Helper()
 	adm := kadm.NewClient(e.Prod)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		ends, err := adm.ListEndOffsets(e.Ctx, e.Topic)
+		ends, err := adm.ListEndOffsets(e.Ctx, topic)
 		if err != nil {
 			e.T.Fatal(err)
 		}
@@ -149,7 +152,7 @@ func (e *Env) CaughtUp(group string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	e.T.Fatal("sink did not catch up within 60s")
+	e.T.Fatalf("sink did not catch up with %s within 60s", topic)
 }
 
 // DLQAdmin is the admin of the DLQ (as `syncline dlq` uses it).
