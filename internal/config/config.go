@@ -576,6 +576,11 @@ type Sink struct {
 	// configured source and one of its tables, or "<source>.*" for all of
 	// the source's tables. Required, non-empty. See [Config.SinkTables].
 	From []string `yaml:"from"`
+
+	// System names the source that reads the system a SaaS sink writes
+	// (two-way sync): values of golden records that came from it are not
+	// sent back to it. Optional; hubspot and rest sinks.
+	System string `yaml:"system"`
 	// BatchSize is the maximum number of rows per write. Default 1000; at
 	// least 1.
 	BatchSize int `yaml:"batch_size"`

@@ -172,7 +172,7 @@ func TestLoad(t *testing.T) {
 				Audit:        SinkAudit{Enabled: true, Retention: 168 * time.Hour},
 				Reconcile:    SinkReconcile{Interval: time.Hour, Repair: true, Settle: 10 * time.Second},
 			}, {
-				Name: "crm_out", Type: SinkHubSpot, Schema: "public", From: []string{"app.public.customers"},
+				Name: "crm_out", Type: SinkHubSpot, Schema: "public", From: []string{"app.public.customers"}, System: "crm",
 				BatchSize: 50, BatchTimeout: 2 * time.Second, DeleteMode: DeleteHard, Truncate: TruncateApply,
 				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
 				HubSpot: HubSpotSink{

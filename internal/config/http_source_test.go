@@ -79,7 +79,7 @@ sources:
           pagination: {type: offset, limit: 50}
           deletes: {status_field: status, status_values: [deleted]}
         - name: orders
-          request: {path: /v1/orders}
+          request: {path: /v1/orders, query: {after: "{{slice .PageToken 1}}"}}   # fails only on an empty token: not a load error
           cursor: {field: modified_at, format: unix_ms}
           pagination: {type: link}
   - name: billing

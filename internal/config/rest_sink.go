@@ -96,8 +96,23 @@ var (
 	restMethods       = []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 )
 
+// sinkSystem checks a sink's system: a configured source, and a SaaS sink.
+func (v *validator) sinkSystem(p string, s Sink) {
+	if s.System == "" {
+		return
+	}
+	if s.Type != SinkHubSpot && s.Type != SinkREST {
+		v.errorf(p+".system", "only for sinks of type hubspot or rest (the source that reads the system the sink writes)")
+		return
+	}
+	if _, ok := v.c.source(s.System); !ok {
+		v.errorf(p+".system", "unknown source %q: name the source that reads the system this sink writes (two-way sync)", s.System)
+	}
+}
+
 // sinkRetry checks the retry block of a sink.
 func (v *validator) sinkRetry(p string, s Sink) {
+	v.sinkSystem(p, s)
 	r := s.Retry
 	if !r.IsSet() {
 		return

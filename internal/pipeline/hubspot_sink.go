@@ -46,6 +46,7 @@ func saasStream(cfg *config.Config, s config.Sink, o Options) sinksaas.Stream {
 		StateKey: cfg.Transform.State.Key(), TxnTimeout: cfg.Kafka.TransactionTimeout,
 		// Repairs of syncline diff --repair (hubspot sinks).
 		RepairTopic: reconcile.RepairTopic(cfg.Kafka.TopicPrefix, s.Name),
+		System:      s.System,
 	}
 	for _, t := range cfg.SinkTables(s) {
 		st.Topics = append(st.Topics, topics.Change(cfg.Kafka.TopicPrefix, t.Source, t.Table.Schema, t.Table.Name))

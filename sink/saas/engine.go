@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,6 +139,11 @@ type Stream struct {
 	// RepairTopic, when set, is consumed too: the repair records of
 	// syncline diff --repair (see Repair).
 	RepairTopic string
+	// System names the source that reads the system this sink writes
+	// (two-way sync). In an entity's golden record, a field whose value
+	// came from that source (its _provenance) is what the provider holds
+	// already: the ledger takes it and it is not sent back.
+	System string
 }
 
 // EngineConfig configures an Engine.
@@ -641,6 +647,9 @@ type pendingRec struct {
 	attempt  int
 	// repair: the op of a repair record (addRepair), not of a change.
 	repair bool
+	// echo are the properties whose value came from the provider itself
+	// (EngineConfig.System): not sent, but taken into the ledger.
+	echo map[string]bool
 }
 
 type parkedRec struct {
@@ -666,6 +675,7 @@ type work struct {
 	retries []retryChange
 
 	written, deleted, skipped, replays, notFound, queued int
+	echoes                                               int // properties not sent back to their own system
 	repairs, repairsSkipped                              int
 	err                                                  error // of reading the ledger
 	commitMs                                             []int64
@@ -752,6 +762,44 @@ func (w *work) addAttempt(r *kgo.Record, attempt int) {
 		return
 	}
 	p.del, p.props = false, props
+	p.echo = w.e.echoes(ch)
+}
+
+// echoes returns the properties of a golden record whose values came from
+// the sink's own system (EngineConfig.System), by the record's
+// _provenance column.
+func (e *Engine) echoes(ch *schemas.Change) map[string]bool {
+	if e.cfg.System == "" || ch.Table == nil || ch.Table.Source != "entity" {
+		return nil
+	}
+	col, ok := ch.Table.Column("_provenance")
+	if !ok {
+		for _, c := range ch.Table.Columns {
+			if c.Name == "_provenance" {
+				col, ok = c, true
+			}
+		}
+	}
+	raw, _ := ch.After[col.Field].(string)
+	if !ok || raw == "" {
+		return nil
+	}
+	var prov map[string]struct {
+		Source string `json:"source"`
+	}
+	if json.Unmarshal([]byte(raw), &prov) != nil {
+		return nil
+	}
+	var out map[string]bool
+	for name, f := range e.cfg.Fields {
+		if f.From != "" && prov[f.From].Source == e.cfg.System {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[name] = true
+		}
+	}
+	return out
 }
 
 func (w *work) ledgerOf(u state.Unit, key []byte) (*Entry, error) {
@@ -849,9 +897,33 @@ func (w *work) write(ctx context.Context) error {
 			continue
 		}
 		send := map[string]string{}
+		var echoed map[string]string
 		for k, v := range p.props {
 			if prev == nil || prev.Props[k] != v {
+				if prev != nil && p.echo[k] && k != kf {
+					// The provider's own value, read back: it holds it.
+					if echoed == nil {
+						echoed = map[string]string{}
+					}
+					echoed[k] = v
+					continue
+				}
 				send[k] = v
+			}
+		}
+		if len(echoed) > 0 {
+			w.echoes += len(echoed)
+			e := *prev
+			e.Props = maps.Clone(prev.Props)
+			maps.Copy(e.Props, echoed)
+			prev = &e
+			op.Prev = prev
+			if len(send) == 0 {
+				e.Pos = p.pos
+				w.skipped++
+				w.setLedger(p, e)
+				w.dropRetry(p.u, p.key)
+				continue
 			}
 		}
 		if len(send) == 0 {
