@@ -170,7 +170,8 @@ func Compile(spec Spec, opts ...quality.Option) (*Entity, error) {
 		bad("fields", "at least one field is required, for example fields: {email: {}, name: {}}")
 	}
 	e := &Entity{Spec: spec, kinds: map[string]schemas.Kind{}}
-	for _, n := range slices.Sorted(maps.Keys(spec.Fields)) {
+	allFields := slices.Sorted(maps.Keys(spec.Fields))
+	for _, n := range allFields {
 		f := spec.Fields[n]
 		switch n {
 		case ColID, ColSources, ColProvenance, ColScore, ColMergedInto:
@@ -219,7 +220,7 @@ func Compile(spec Spec, opts ...quality.Option) (*Entity, error) {
 		}
 		for f, col := range s.Fields {
 			if _, ok := spec.Fields[f]; !ok {
-				bad(p+".fields."+f, "%q is not a field of the entity (fields: %s)", f, strings.Join(e.Fields, ", "))
+				bad(p+".fields."+f, "%q is not a field of the entity (fields: %s)", f, strings.Join(allFields, ", "))
 			}
 			if col == "" {
 				bad(p+".fields."+f, "empty column name")
@@ -237,10 +238,18 @@ func Compile(spec Spec, opts ...quality.Option) (*Entity, error) {
 	for n, f := range spec.Fields {
 		mc.Fields[n] = f.Field
 	}
-	if len(errs) == 0 {
+	if len(spec.Fields) > 0 && len(rank) > 0 {
 		m, err := merge.New(spec.Name, mc)
 		if err != nil {
-			bad("fields", "%v", err)
+			for _, one := range strings.Split(err.Error(), "\n") {
+				// "entity contact: fields.balance.policy: unknown policy ..."
+				rest := strings.TrimPrefix(strings.TrimPrefix(one, "merge: "), "entity "+spec.Name+": ")
+				if key, msg, ok := strings.Cut(rest, ": "); ok && !strings.Contains(key, " ") {
+					bad(key, "%s", msg)
+				} else {
+					bad("fields", "%s", one)
+				}
+			}
 		}
 		e.merger = m
 	}
@@ -263,7 +272,15 @@ func Compile(spec Spec, opts ...quality.Option) (*Entity, error) {
 	mcfg.PlusAddressing = ms.PlusAddressing
 	mcfg.DotInsensitiveDomains = ms.DotInsensitiveDomains
 	if err := mcfg.Validate(); err != nil {
-		errs = append(errs, &KeyError{Key: "match", Msg: err.Error()})
+		for _, one := range strings.Split(err.Error(), "\n") {
+			// "invalid match config: auto_merge: must be ..."
+			rest := strings.TrimPrefix(one, match.ErrConfig.Error()+": ")
+			if key, msg, ok := strings.Cut(rest, ": "); ok && !strings.Contains(key, " ") {
+				errs = append(errs, &KeyError{Key: "match." + key, Msg: msg})
+			} else {
+				errs = append(errs, &KeyError{Key: "match", Msg: one})
+			}
+		}
 	}
 	e.match = mcfg
 	e.roles = ms.Fields

@@ -284,6 +284,9 @@ func TestSeedScenarios(t *testing.T) {
 
 	t.Run("duplicate contacts with formatting differences are merged", func(t *testing.T) {
 		e.crmRow(501, "  JANE.DOE@Example.com ", "Jane Doe", "(415) 555-0101", "MQL", "free", nil, 0)
+		// The crm's record first makes an entity of its own; the app's,
+		// ranked higher, then names the merged one.
+		e.waitFor("crm:501 alone", func(a, _ map[string]string) bool { return a["crm:501"] != "" })
 		e.appRow(1, "jane.doe@example.com", "Jane Doe", "100.00", "gold", time.Second)
 		alive, merged := e.waitFor("jane merged", func(a, m map[string]string) bool {
 			return has(a, "app:1", `_sources=["app:1","crm:501"]`)
@@ -299,8 +302,10 @@ func TestSeedScenarios(t *testing.T) {
 	})
 
 	t.Run("the system of record wins", func(t *testing.T) {
-		e.crmRow(501, "jane.doe@example.com", "Jane Doe", "(415) 555-0101", "MQL", "enterprise", nil, 2*time.Second)
-		alive, _ := e.waitFor("crm plan change seen", func(a, _ map[string]string) bool { return has(a, "app:1", "plan=gold") })
+		// The same change moves the lifecycle stage (the crm's to set), so
+		// its arrival is visible.
+		e.crmRow(501, "jane.doe@example.com", "Jane Doe", "(415) 555-0101", "customer", "enterprise", nil, 2*time.Second)
+		alive, _ := e.waitFor("crm change seen", func(a, _ map[string]string) bool { return has(a, "app:1", "lifecycle=customer") })
 		if !has(alive, "app:1", "plan=gold") {
 			t.Errorf("plan: %s; the crm cannot set it", alive["app:1"])
 		}
@@ -317,9 +322,12 @@ func TestSeedScenarios(t *testing.T) {
 	t.Run("concurrent modification: the later commit wins", func(t *testing.T) {
 		// The crm's edit commits later but arrives first.
 		e.crmRow(501, "jane.doe@example.com", "Jane Crm-Doe", "(415) 555-0199", "SQL", "enterprise", nil, 6*time.Second)
-		e.appRow(1, "jane.doe@example.com", "Jane App-Doe", "100.00", "gold", 5*time.Second)
-		e.appRow(2, "bob@example.com", "Bob Marker", "5.00", "free", 5*time.Second) // a marker that the app edit was processed
-		alive, _ := e.waitFor("both edits processed", func(a, _ map[string]string) bool { return a["app:2"] != "" })
+		// The app's edit also upgrades the plan (only the app sets it), so
+		// its arrival is visible.
+		e.appRow(1, "jane.doe@example.com", "Jane App-Doe", "100.00", "platinum", 5*time.Second)
+		alive, _ := e.waitFor("both edits processed", func(a, _ map[string]string) bool {
+			return has(a, "app:1", "plan=platinum") && has(a, "app:1", "phone=+14155550199")
+		})
 		if !has(alive, "app:1", "name=Jane Crm-Doe") {
 			t.Errorf("golden app:1 = %s; want the crm's later name", alive["app:1"])
 		}
@@ -333,12 +341,12 @@ func TestSeedScenarios(t *testing.T) {
 		// her email, and the merge state her app record.
 		e.crmRow(501, "jane.doe@example.com", "Jane Crm-Doe", "(415) 555-0123", "SQL", "enterprise", nil, 6500*time.Millisecond)
 		e.waitFor("restored state used", func(a, _ map[string]string) bool {
-			return has(a, "app:1", "phone=+14155550123") && has(a, "app:1", `_sources=["app:1","crm:501"]`) && has(a, "app:1", "plan=gold")
+			return has(a, "app:1", "phone=+14155550123") && has(a, "app:1", `_sources=["app:1","crm:501"]`) && has(a, "app:1", "plan=platinum")
 		})
 	})
 
 	t.Run("a $100 to $1 change is held for review, then applied once approved", func(t *testing.T) {
-		e.appRow(1, "jane.doe@example.com", "Jane App-Doe", "1.00", "gold", 7*time.Second)
+		e.appRow(1, "jane.doe@example.com", "Jane App-Doe", "1.00", "platinum", 7*time.Second)
 		var rv *entities.Review
 		deadline := time.Now().Add(30 * time.Second)
 		for rv == nil {
