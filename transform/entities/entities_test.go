@@ -404,6 +404,40 @@ func TestSeedScenarios(t *testing.T) {
 		})
 	})
 
+	t.Run("a likely duplicate below auto-merge goes to review; approval merges the two", func(t *testing.T) {
+		e.appRow(4, "margaret@apollo.example", "Margaret Hamilton", "10.00", "free", 11*time.Second)
+		e.waitFor("app:4", func(a, _ map[string]string) bool { return a["app:4"] != "" })
+		e.crmRow(505, "m.hamilton@gmail.com", "Margaret Hamiltn", "", "lead", "", nil, 12*time.Second)
+		var rv *entities.Review
+		deadline := time.Now().Add(30 * time.Second)
+		for rv == nil {
+			list, err := entities.ListReviews(context.Background(), e.k.Opts(), prefix, entities.ReviewFilter{Status: entities.StatusPending, Kind: entities.KindDuplicate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) > 0 {
+				rv = list[0]
+			} else if time.Now().After(deadline) {
+				alive, _ := e.golden()
+				t.Fatalf("no duplicate review; golden:\n%s", dump(alive))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if rv.Pair == nil || rv.Pair.Score < 0.65 || rv.Pair.Score >= 0.85 || !strings.Contains(rv.Pair.A+rv.Pair.B, "crm:505") || !strings.Contains(rv.Pair.A+rv.Pair.B, "app:4") {
+			t.Fatalf("duplicate review %+v; want app:4 and crm:505 scored in the review band", rv.Pair)
+		}
+		alive, _ := e.golden()
+		if alive["crm:505"] == "" || alive["app:4"] == "" {
+			t.Fatalf("the pair was merged before review:\n%s", dump(alive))
+		}
+		if _, err := entities.Decide(context.Background(), e.k.Opts(), prefix, rv.ID, "approve", "tester", ""); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("approved merge", func(a, m map[string]string) bool {
+			return has(a, "app:4", `_sources=["app:4","crm:505"]`) && a["crm:505"] == "" && m["crm:505"] == "app:4"
+		})
+	})
+
 	t.Run("an invalid record goes to the DLQ with the reason", func(t *testing.T) {
 		e.crmRow(504, "not an email", "Nobody", "", "", "", nil, 10*time.Second)
 		deadline := time.Now().Add(30 * time.Second)
