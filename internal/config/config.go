@@ -531,7 +531,7 @@ const (
 )
 
 // SinkTypes lists the supported sink types.
-var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot, SinkWebhook, SinkREST}
+var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot, SinkWebhook, SinkREST, SinkStripe, SinkSalesforce}
 
 // DeleteMode says how deletes are applied to a sink.
 type DeleteMode string
@@ -612,7 +612,16 @@ type Sink struct {
 	// (capped at 100); dsn, schema, delete_mode, truncate, audit and
 	// reconcile do not apply.
 	REST RESTSink `yaml:"rest"`
-	// Retry configures the retry queue of a sink of type hubspot or rest
+	// Stripe configures a sink of type stripe (required for it, not
+	// allowed for others); batch_size, dsn, schema, delete_mode,
+	// truncate, audit and reconcile do not apply (saas_sinks.go).
+	Stripe StripeSink `yaml:"stripe"`
+	// Salesforce configures a sink of type salesforce (required for it,
+	// not allowed for others); batch_size is the most records per call
+	// (capped at 200); dsn, schema, delete_mode, truncate, audit and
+	// reconcile do not apply (saas_sinks.go).
+	Salesforce SalesforceSink `yaml:"salesforce"`
+	// Retry configures the retry queue of a SaaS sink (hubspot, rest, stripe)
 	// (rows the provider refused for a transient reason); see SinkRetry.
 	Retry SinkRetry `yaml:"retry"`
 }

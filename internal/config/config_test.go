@@ -211,6 +211,34 @@ func TestLoad(t *testing.T) {
 					IdempotencyHeader: "Idempotency-Key", Headers: []WebhookHeader{{Name: "X-Tenant", Value: "acme"}},
 					RequestsPerSecond: 5, Timeout: 15 * time.Second,
 				},
+			}, {
+				Name: "stripe_customers", Type: SinkStripe, Schema: "public", From: []string{"app.public.customers"}, System: "billing",
+				BatchSize: 1000, BatchTimeout: 500 * time.Millisecond, DeleteMode: DeleteHard, Truncate: TruncateApply,
+				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
+				Stripe: StripeSink{
+					APIKey: "sk_test_example", BaseURL: "https://api.stripe.com", KeyField: "id",
+					Fields: []HubSpotSinkProperty{
+						{Name: "id", From: "id"},
+						{Name: "email", From: "email", Transform: "email", Required: true},
+						{Name: "address.country", From: "country", Transform: "country"},
+						{Name: "metadata.plan", Value: "free"},
+					},
+					DeleteMode: "delete", RequestsPerSecond: 50, MaxConcurrent: 2,
+				},
+			}, {
+				Name: "sf_contacts", Type: SinkSalesforce, Schema: "public", From: []string{"app.public.customers"},
+				BatchSize: 200, BatchTimeout: 500 * time.Millisecond, DeleteMode: DeleteHard, Truncate: TruncateApply,
+				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
+				Salesforce: SalesforceSink{
+					InstanceURL: "https://acme.my.salesforce.com", AccessToken: "00Dexample", APIVersion: "60.0",
+					SObject: "Contact", ExternalIDField: "Ext_Id__c",
+					Fields: []HubSpotSinkProperty{
+						{Name: "Ext_Id__c", From: "id"},
+						{Name: "Email", From: "email", Transform: "email"},
+						{Name: "LastName", From: "name", Required: true},
+					},
+					DeleteMode: "delete", RequestsPerSecond: 5,
+				},
 			}},
 			Entities: []entities.Spec{{
 				Name: "contact", Shards: 2,

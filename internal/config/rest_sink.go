@@ -101,8 +101,8 @@ func (v *validator) sinkSystem(p string, s Sink) {
 	if s.System == "" {
 		return
 	}
-	if s.Type != SinkHubSpot && s.Type != SinkREST {
-		v.errorf(p+".system", "only for sinks of type hubspot or rest (the source that reads the system the sink writes)")
+	if !s.Type.saas() {
+		v.errorf(p+".system", "only for sinks of type %s (the source that reads the system the sink writes)", listOf(saasSinkTypes))
 		return
 	}
 	if _, ok := v.c.source(s.System); !ok {
@@ -118,8 +118,8 @@ func (v *validator) sinkRetry(p string, s Sink) {
 		return
 	}
 	rp := p + ".retry"
-	if s.Type != SinkHubSpot && s.Type != SinkREST {
-		v.errorf(rp, "only for sinks of type hubspot or rest")
+	if !s.Type.saas() {
+		v.errorf(rp, "only for sinks of type %s", listOf(saasSinkTypes))
 		return
 	}
 	if r.MaxAttempts < 0 {

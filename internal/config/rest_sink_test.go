@@ -44,7 +44,7 @@ sinks:
 		t.Fatal(err)
 	}
 	hook := strings.Replace(base, "type: rest", "type: webhook", 1)
-	if _, err := Parse([]byte(hook+"    webhook: {url: https://x.example/h, secret: s}\n    retry: {max_attempts: 3}\n"), "pipeline.yaml"); err == nil || !strings.Contains(err.Error(), "sinks[0].retry: only for sinks of type hubspot or rest") {
+	if _, err := Parse([]byte(hook+"    webhook: {url: https://x.example/h, secret: s}\n    retry: {max_attempts: 3}\n"), "pipeline.yaml"); err == nil || !strings.Contains(err.Error(), "sinks[0].retry: only for sinks of type hubspot, rest, stripe") {
 		t.Errorf("retry on a webhook sink: %v", err)
 	}
 	if _, err := Parse([]byte(hook+"    webhook: {url: https://x.example/h, secret: s}\n"+strings.Replace(ok, "    rest:", "    rest:", 1)), "pipeline.yaml"); err == nil || !strings.Contains(err.Error(), "sinks[0].rest: only for a sink of type rest") {

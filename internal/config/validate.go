@@ -386,6 +386,7 @@ func (v *validator) sinks(sinks []Sink) {
 		if s.Type != SinkREST && s.REST.IsSet() {
 			v.errorf(p+".rest", "only for a sink of type rest")
 		}
+		v.saasSinkBlocks(p, s)
 		v.sinkRetry(p, s)
 		switch s.Type {
 		case SinkHubSpot:
@@ -400,6 +401,8 @@ func (v *validator) sinks(sinks []Sink) {
 				v.errorf(p+".hubspot", "only for a sink of type hubspot")
 			}
 			v.restSink(p, s)
+		case SinkStripe, SinkSalesforce:
+			v.saasSink(p, s)
 		default:
 			if s.HubSpot.IsSet() {
 				v.errorf(p+".hubspot", "only for a sink of type hubspot")

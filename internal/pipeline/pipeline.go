@@ -96,6 +96,15 @@ type named struct {
 // component finishes or aborts its transaction in progress, so a stop loses
 // and repeats nothing.
 func Run(ctx context.Context, cfg *config.Config, o Options) error {
+	err := run(ctx, cfg, o)
+	if err != nil && ctx.Err() != nil && (errors.Is(err, context.Canceled) || strings.Contains(err.Error(), context.Canceled.Error())) {
+		// Stopped (SIGTERM) while starting: a clean stop, not a failure.
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg *config.Config, o Options) error {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
@@ -402,6 +411,13 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			}
 			if s.Type == config.SinkHubSpot {
 				sk, err := hubspotSink(cfg, s, o, gopts, serde, m, log)
+				if err != nil {
+					return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
+				}
+				comps = append(comps, named{"sink " + s.Name, sk})
+				continue
+			}
+			if sk, ok, err := saasSink(cfg, s, o, gopts, serde, m, log); ok {
 				if err != nil {
 					return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
 				}

@@ -122,6 +122,9 @@ func (r *Router) Ready() bool { return r.runner.Ready() }
 func (r *Router) Run(ctx context.Context) error {
 	if err := checkShards(ctx, r.kafkaOpts, r.cfg); err != nil {
 		_ = r.runner.Close()
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	return r.runner.Run(ctx, r)

@@ -90,6 +90,9 @@ func (p *Processor) Ready() bool { return p.runner.Ready() }
 func (p *Processor) Run(ctx context.Context) error {
 	if err := checkShards(ctx, p.kafkaOpts, p.cfg); err != nil {
 		_ = p.runner.Close()
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	return p.runner.Run(ctx, p)

@@ -21,6 +21,8 @@
 //     api-usage=used/max; past the limit, 403 REQUEST_LIMIT_EXCEEDED.
 //   - Injectable faults: 503 bursts, REQUEST_LIMIT_EXCEEDED storms, slow,
 //     garbage and truncated bodies.
+//   - The write side of sObject collections (write.go): upsert by
+//     external id and delete by ids, with per-record results.
 //
 // Many records may share one SystemModstamp (bulk API loads do that).
 package salesforce
@@ -88,6 +90,7 @@ type Server struct {
 	locators map[string]*locator
 	limit    faults.Window
 	stats    Stats
+	w        writeState
 }
 
 type locator struct {
@@ -267,6 +270,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/services/data/v")
 	ver, rest, _ := strings.Cut(rest, "/")
+	if _, err := strconv.ParseFloat(ver, 64); ok && err == nil && (rest == "composite/sobjects" || strings.HasPrefix(rest, "composite/sobjects/")) {
+		s.collections(w, r, strings.TrimPrefix(strings.TrimPrefix(rest, "composite/sobjects"), "/"))
+		return
+	}
 	if _, err := strconv.ParseFloat(ver, 64); !ok || err != nil || r.Method != http.MethodGet {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
 		return

@@ -18,6 +18,9 @@
 //     error body (Stripe sends no Retry-After).
 //   - Injectable faults: 500 bursts, 429 storms, slow, garbage and
 //     truncated bodies.
+//   - The write side of customers (write.go): POST /v1/customers, POST
+//     /v1/customers/{id}, DELETE /v1/customers/{id}, with idempotency
+//     keys honoured as Stripe does.
 package stripe
 
 import (
@@ -89,6 +92,7 @@ type Server struct {
 	seq     int64
 	limit   faults.Window
 	stats   Stats
+	w       writeState
 }
 
 // New returns an emulator.
@@ -270,6 +274,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/customers" || strings.HasPrefix(r.URL.Path, "/v1/customers/") {
+		s.customers(w, r)
+		return
+	}
 	if r.Method != http.MethodGet || r.URL.Path != "/v1/events" {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "", "Unrecognized request URL ("+r.Method+": "+r.URL.Path+").", "")
 		return

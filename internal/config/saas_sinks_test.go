@@ -1,0 +1,94 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// A stripe block is checked key by key; it is refused on other sinks.
+func TestStripeSinkValidation(t *testing.T) {
+	base := `
+name: t
+sources:
+  - name: app
+    type: postgres
+    dsn: postgres://localhost/app
+    tables: [public.customers]
+sinks:
+  - name: billing
+    type: stripe
+    from: [app.public.customers]
+`
+	ok := "    stripe: {api_key: sk_test_1, key_field: id, fields: [{name: id, from: id}, {name: email, from: email}]}\n"
+	for _, tc := range []struct{ extra, want string }{
+		{"", "sinks[0].stripe: required for a sink of type stripe"},
+		{"    stripe: {key_field: id, fields: [{name: id, from: id}]}\n", "sinks[0].stripe.api_key: required"},
+		{"    stripe: {api_key: k, base_url: ftp://x, key_field: id, fields: [{name: id, from: id}]}\n", `sinks[0].stripe.base_url: "ftp://x" is not an http:// or https:// URL`},
+		{"    stripe: {api_key: k, fields: [{name: id, from: id}]}\n", "sinks[0].stripe.key_field: required"},
+		{"    stripe: {api_key: k, key_field: key, fields: [{name: id, from: id}]}\n", `sinks[0].stripe.key_field: "key" is not one of the fields`},
+		{"    stripe: {api_key: k, key_field: id, fields: [{name: id, from: id}, {name: address.town, from: city}]}\n", `sinks[0].stripe.fields[1].name: address part "town"`},
+		{"    stripe: {api_key: k, key_field: id, fields: [{name: id, from: id}, {name: 'metadata.a[b]', from: city}]}\n", `sinks[0].stripe.fields[1].name: metadata key "a[b]"`},
+		{"    stripe: {api_key: k, key_field: id, fields: [{name: id, from: id}, {name: id, from: x}]}\n", `sinks[0].stripe.fields[1].name: duplicate field "id"`},
+		{"    stripe: {api_key: k, key_field: id, fields: [{name: id, from: id, transform: soundex}]}\n", `sinks[0].stripe.fields[0].transform: unknown transform "soundex"`},
+		{"    stripe: {api_key: k, key_field: id, fields: [{name: id}]}\n", `sinks[0].stripe.fields[0]: set from (a column) or value (a constant)`},
+		{"    stripe: {api_key: k, key_field: id, delete_mode: archive, fields: [{name: id, from: id}]}\n", `sinks[0].stripe.delete_mode: "archive": use delete (default) or ignore`},
+		{"    stripe: {api_key: k, key_field: id, max_concurrent: -1, fields: [{name: id, from: id}]}\n", `sinks[0].stripe.max_concurrent: must not be negative`},
+		{ok + "    dsn: postgres://x/y\n", "sinks[0].dsn: not used by a sink of type stripe"},
+		{ok + "    retry: {max_attempts: -1}\n", "sinks[0].retry.max_attempts: must not be negative"},
+	} {
+		_, err := Parse([]byte(base+tc.extra), "pipeline.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err %v, want %q", tc.extra, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(base+ok+"    retry: {max_attempts: 3}\n"), "pipeline.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	rest := strings.Replace(base, "type: stripe", "type: rest", 1)
+	restOK := "    rest: {base_url: https://api.example.com, id_field: id, upsert: {path: '/v1/c/{id}'}, fields: [{name: id, from: id}]}\n"
+	if _, err := Parse([]byte(rest+restOK+ok), "pipeline.yaml"); err == nil || !strings.Contains(err.Error(), "sinks[0].stripe: only for a sink of type stripe") {
+		t.Errorf("stripe block on a rest sink: %v", err)
+	}
+}
+
+// A salesforce block is checked key by key; it is refused on other sinks.
+func TestSalesforceSinkValidation(t *testing.T) {
+	base := `
+name: t
+sources:
+  - name: app
+    type: postgres
+    dsn: postgres://localhost/app
+    tables: [public.customers]
+sinks:
+  - name: crm
+    type: salesforce
+    from: [app.public.customers]
+`
+	ok := "    salesforce: {instance_url: https://x.my.salesforce.com, access_token: t, sobject: Contact, external_id_field: Ext__c, fields: [{name: Ext__c, from: id}]}\n"
+	for _, tc := range []struct{ extra, want string }{
+		{"", "sinks[0].salesforce: required for a sink of type salesforce"},
+		{"    salesforce: {access_token: t, sobject: Contact, external_id_field: Ext__c, fields: [{name: Ext__c, from: id}]}\n", "sinks[0].salesforce.instance_url: required"},
+		{"    salesforce: {instance_url: https://x.example, sobject: Contact, external_id_field: Ext__c, fields: [{name: Ext__c, from: id}]}\n", "sinks[0].salesforce.access_token: required"},
+		{"    salesforce: {instance_url: https://x.example, access_token: t, external_id_field: Ext__c, fields: [{name: Ext__c, from: id}]}\n", "sinks[0].salesforce.sobject: required"},
+		{"    salesforce: {instance_url: https://x.example, access_token: t, sobject: 'My Thing', external_id_field: Ext__c, fields: [{name: Ext__c, from: id}]}\n", `sinks[0].salesforce.sobject: "My Thing" is not a Salesforce API name`},
+		{"    salesforce: {instance_url: https://x.example, access_token: t, sobject: Contact, api_version: latest, external_id_field: Ext__c, fields: [{name: Ext__c, from: id}]}\n", `sinks[0].salesforce.api_version: "latest"`},
+		{"    salesforce: {instance_url: https://x.example, access_token: t, sobject: Contact, fields: [{name: Ext__c, from: id}]}\n", "sinks[0].salesforce.external_id_field: required"},
+		{"    salesforce: {instance_url: https://x.example, access_token: t, sobject: Contact, external_id_field: Key__c, fields: [{name: Ext__c, from: id}]}\n", `sinks[0].salesforce.external_id_field: "Key__c" is not one of the fields`},
+		{"    salesforce: {instance_url: https://x.example, access_token: t, sobject: Contact, external_id_field: Ext__c, fields: [{name: Ext__c, from: id}, {name: 'e-mail', from: email}]}\n", `sinks[0].salesforce.fields[1].name: "e-mail" is not a Salesforce API name`},
+		{"    salesforce: {instance_url: https://x.example, access_token: t, sobject: Contact, external_id_field: Ext__c, delete_mode: archive, fields: [{name: Ext__c, from: id}]}\n", `sinks[0].salesforce.delete_mode: "archive"`},
+		{ok + "    reconcile: {interval: 1m}\n", "sinks[0].reconcile.interval: scheduled reconciliation is not supported for a sink of type salesforce"},
+	} {
+		_, err := Parse([]byte(base+tc.extra), "pipeline.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err %v, want %q", tc.extra, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(base+ok), "pipeline.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	stripe := strings.Replace(base, "type: salesforce", "type: stripe", 1)
+	if _, err := Parse([]byte(stripe+"    stripe: {api_key: k, key_field: id, fields: [{name: id, from: id}]}\n"+ok), "pipeline.yaml"); err == nil || !strings.Contains(err.Error(), "sinks[0].salesforce: only for a sink of type salesforce") {
+		t.Errorf("salesforce block on a stripe sink: %v", err)
+	}
+}

@@ -1,0 +1,47 @@
+package pipeline
+
+import (
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"syncline/internal/config"
+	"syncline/internal/metrics"
+	"syncline/schemas"
+	"syncline/sink/salesforce"
+	"syncline/sink/stripe"
+)
+
+// saasSink builds a sink of type stripe or salesforce; ok is false for
+// other types.
+func saasSink(cfg *config.Config, s config.Sink, o Options, kopts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) (component, bool, error) {
+	switch s.Type {
+	case config.SinkStripe:
+		st := s.Stripe
+		sk, err := stripe.New(stripe.Config{
+			Name: s.Name, BaseURL: st.BaseURL, APIKey: st.APIKey.Value(), KeyField: st.KeyField, Fields: fieldMapping(st.Fields),
+			DeleteMode: st.DeleteMode, RequestsPerSecond: st.RequestsPerSecond, MaxConcurrent: st.MaxConcurrent,
+			Stream: saasStream(cfg, s, o),
+		}, kopts, serde, m, log)
+		return built(sk, err)
+	case config.SinkSalesforce:
+		sf := s.Salesforce
+		sk, err := salesforce.New(salesforce.Config{
+			Name: s.Name, InstanceURL: sf.InstanceURL, AccessToken: sf.AccessToken.Value(), APIVersion: sf.APIVersion,
+			SObject: sf.SObject, ExternalIDField: sf.ExternalIDField, Fields: fieldMapping(sf.Fields),
+			BatchSize: min(s.BatchSize, salesforce.MaxBatch), DeleteMode: sf.DeleteMode, RequestsPerSecond: sf.RequestsPerSecond,
+			Stream: saasStream(cfg, s, o),
+		}, kopts, serde, m, log)
+		return built(sk, err)
+	}
+	return nil, false, nil
+}
+
+// built returns a sink New built, as saasSink does (no typed nil on
+// error).
+func built[T component](sk T, err error) (component, bool, error) {
+	if err != nil {
+		return nil, true, err
+	}
+	return sk, true, nil
+}

@@ -1,0 +1,48 @@
+package salesforce
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"syncline/internal/emulator/salesforce"
+	"syncline/schemas"
+)
+
+// BenchmarkSinkAgainstRateLimit syncs 4,000 new records and then 4,000
+// updates through the sink against the emulator with an org's daily
+// request limit (100,000 per 24 hours; Salesforce has no per-second
+// limit) and the default pacing (10 calls/s, 200 records per call), and
+// reports API calls per synced change and records/s.
+//
+//	go test -run '^$' -bench SinkAgainstRateLimit -benchtime 1x ./sink/salesforce/
+func BenchmarkSinkAgainstRateLimit(b *testing.B) {
+	const n = 4000
+	for range b.N {
+		e := newEnv(b, salesforce.Options{RequestLimit: 100000, LimitInterval: 24 * time.Hour})
+		cfg := e.config()
+		cfg.RequestsPerSecond, cfg.Burst = DefaultRPS, 1
+		var chs []*schemas.Change
+		for i := range n {
+			chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("b%d@example.com", i), "x"))
+		}
+		for i := range n {
+			chs = append(chs, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("b%d@example.com", i), "y"))
+		}
+		start := time.Now()
+		e.Produce(chs[:n]...)
+		r := e.start(cfg, nil)
+		e.caughtUp()
+		e.Produce(chs[n:]...)
+		e.caughtUp()
+		el := time.Since(start)
+		r.Stop()
+		ws := e.emu.WriteStats()
+		if ws.Creates != n || ws.Updates != n {
+			b.Fatalf("%d creates and %d updates, want %d each", ws.Creates, ws.Updates, n)
+		}
+		b.ReportMetric(float64(ws.Calls)/float64(2*n), "calls/change")
+		b.ReportMetric(float64(2*n)/el.Seconds(), "records/s")
+		b.ReportMetric(float64(e.emu.Stats().Limited), "limited")
+	}
+}

@@ -1,0 +1,255 @@
+package stripe
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"syncline/internal/emulator/faults"
+	"syncline/internal/emulator/stripe"
+	"syncline/schemas"
+	sinksaas "syncline/sink/saas"
+	"syncline/sink/saas/saastest"
+)
+
+type env struct {
+	*saastest.Env
+	emu *stripe.Server
+	srv *httptest.Server
+}
+
+func newEnv(t testing.TB, o stripe.Options) *env {
+	t.Helper()
+	o.APIKey = "sk_test_sink"
+	emu := stripe.New(o)
+	srv := emu.Start()
+	t.Cleanup(srv.Close)
+	return &env{Env: saastest.New(t), emu: emu, srv: srv}
+}
+
+func (e *env) config() Config {
+	return Config{
+		Name: "billing", BaseURL: e.srv.URL, APIKey: "sk_test_sink", KeyField: "id",
+		Fields: map[string]sinksaas.Property{
+			"id":    {From: "id"},
+			"email": {From: "email", Transform: "email", Required: true},
+			"name":  {From: "first_name"},
+			"plan":  {Value: "free"},
+		},
+		RequestsPerSecond: 1000, Burst: 10, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 300 * time.Millisecond,
+		Stream: e.Stream(),
+	}
+}
+
+func (e *env) start(cfg Config, hook func() error) *saastest.Running {
+	e.T.Helper()
+	s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
+	return e.Start(func() *sinksaas.Engine { return s.Engine }, err, hook)
+}
+
+func (e *env) caughtUp() { e.T.Helper(); e.CaughtUp("syncline-sink-billing") }
+
+func (e *env) creates(n int, name string) []*schemas.Change {
+	var chs []*schemas.Change
+	for i := range n {
+		chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("P%d@Example.com", i), name))
+	}
+	return chs
+}
+
+// byKey returns the live customers by their metadata id, failing on two
+// customers of one record.
+func (e *env) byKey() map[string]stripe.Object {
+	e.T.Helper()
+	out := map[string]stripe.Object{}
+	for _, c := range e.emu.Customers() {
+		md, _ := c.Fields["metadata"].(map[string]any)
+		k, _ := md["id"].(string)
+		if _, dup := out[k]; dup {
+			e.T.Errorf("two customers of record %q", k)
+		}
+		out[k] = c
+	}
+	return out
+}
+
+func (e *env) checkApplied() {
+	e.T.Helper()
+	for k, n := range e.emu.Applies() {
+		if n != 1 {
+			e.T.Errorf("request %s applied %d times", k, n)
+		}
+	}
+}
+
+// Records become customers (created once each), updates send only the
+// changed fields, deletes delete the customer (one never written counts
+// as not_found), and replaying or re-running unchanged data makes no
+// call.
+func TestCustomersChangedFieldsAndReplaySendsNothing(t *testing.T) {
+	e := newEnv(t, stripe.Options{})
+	chs := e.creates(50, "n")
+	for i := range 10 {
+		chs = append(chs, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("p%d@example.com", i), "renamed"))
+	}
+	e.Produce(chs...)
+	r := e.start(e.config(), nil)
+	e.caughtUp()
+	e.Produce(e.Change(schemas.OpDelete, 45, "", ""), e.Change(schemas.OpDelete, 46, "", ""), e.Change(schemas.OpDelete, 999, "", ""))
+	e.caughtUp()
+	e.Produce(e.Change(schemas.OpUpdate, 20, "p20@example.com", "changed"))
+	e.caughtUp()
+	r.Stop()
+
+	cs := e.byKey()
+	if len(cs) != 48 {
+		t.Fatalf("%d customers, want 48", len(cs))
+	}
+	c3 := cs["3"]
+	if md := c3.Fields["metadata"].(map[string]any); c3.Fields["name"] != "renamed" || c3.Fields["email"] != "p3@example.com" || md["plan"] != "free" {
+		t.Errorf("customer 3 = %v, want renamed, the normalized email and metadata plan free", c3.Fields)
+	}
+	if got := e.emu.LastParams(cs["20"].ID); len(got) != 1 || got.Get("name") != "changed" {
+		t.Errorf("the update of record 20 sent %v, want only name", got)
+	}
+	ws := e.emu.WriteStats()
+	if ws.Creates != 50 || ws.Deletes != 2 {
+		t.Errorf("write stats %+v, want 50 creates and 2 deletes", ws)
+	}
+	if got := saastest.Counter(t, e.M.SinkWrites.WithLabelValues("billing", "not_found")); got != 1 {
+		t.Errorf("syncline_sink_writes_total{result=not_found} = %v, want 1", got)
+	}
+	e.checkApplied()
+
+	before := e.emu.WriteStats()
+	e.Produce(chs...)
+	var again []*schemas.Change
+	for i := range 45 {
+		name := "n"
+		switch {
+		case i < 10:
+			name = "renamed"
+		case i == 20:
+			name = "changed"
+		}
+		again = append(again, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("p%d@EXAMPLE.com", i), name))
+	}
+	e.Produce(again...)
+	r2 := e.start(e.config(), nil)
+	e.caughtUp()
+	r2.Stop()
+	if ws := e.emu.WriteStats(); ws != before {
+		t.Errorf("replay and re-run made calls: %+v, before %+v", ws, before)
+	}
+}
+
+// A crash between the calls and the Kafka commit, then a new process
+// with an empty store that also sees newer changes of the same records,
+// creates no second customer: the create's idempotency key is the
+// record's, and Stripe answers it from its store. Answers lost after
+// Stripe applied the write (a 500) are healed the same way.
+func TestCrashCreatesNoDuplicate(t *testing.T) {
+	e := newEnv(t, stripe.Options{})
+	e.emu.FailAfterApply(3)
+	e.Produce(e.creates(60, "x")...)
+	hook, crashed := saastest.CrashBeforeCommit()
+	r := e.start(e.config(), hook)
+	<-crashed
+	r.Stop()
+	first := e.emu.WriteStats()
+	if first.Creates == 0 {
+		t.Fatal("the crashed batch created nothing; the test proves nothing")
+	}
+	var newer []*schemas.Change
+	for i := range 30 {
+		newer = append(newer, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("p%d@example.com", i), "newer"))
+	}
+	e.Produce(newer...)
+	cfg := e.config()
+	cfg.StateDir = t.TempDir()
+	r2 := e.start(cfg, nil)
+	e.caughtUp()
+	r2.Stop()
+	ws := e.emu.WriteStats()
+	cs := e.byKey()
+	if ws.Creates != 60 || len(cs) != 60 {
+		t.Errorf("%d creates, %d customers, want 60 each (stats %+v)", ws.Creates, len(cs), ws)
+	}
+	if ws.Replays < first.Creates {
+		t.Errorf("%d calls answered from the idempotency store, want at least the %d creates of the crashed batch", ws.Replays, first.Creates)
+	}
+	if got := cs["7"].Fields["name"]; got != "newer" {
+		t.Errorf("customer 7 name %v, want newer", got)
+	}
+	e.checkApplied()
+}
+
+// 429s and 5xx storms lose nothing and create nothing twice.
+func TestStormLosesNothing(t *testing.T) {
+	e := newEnv(t, stripe.Options{RatePerSecond: 25})
+	cfg := e.config()
+	cfg.RequestsPerSecond, cfg.Burst = 40, 5
+	e.emu.FailEvery(5, faults.Server5xx)
+	e.emu.Inject(faults.Limit, faults.Limit, faults.Server5xx, faults.Limit)
+	e.emu.FailAfterApply(5)
+	e.Produce(e.creates(120, "s")...)
+	r := e.start(cfg, nil)
+	e.caughtUp()
+	r.Stop()
+	ws := e.emu.WriteStats()
+	if ws.Creates != 120 || len(e.byKey()) != 120 {
+		t.Errorf("write stats %+v, want 120 creates", ws)
+	}
+	if st := e.emu.Stats(); st.Faults < 5 || st.Limited == 0 {
+		t.Errorf("no storm happened: %+v", st)
+	}
+	e.checkApplied()
+}
+
+// A record Stripe refuses (an invalid email) is parked in the DLQ with
+// reason rejected and Stripe's message; the rest is written.
+func TestRejectedRowsParked(t *testing.T) {
+	e := newEnv(t, stripe.Options{})
+	cfg := e.config()
+	cfg.Fields["email"] = sinksaas.Property{From: "email"}
+	chs := e.creates(20, "r")
+	chs[4] = e.Change(schemas.OpCreate, 4, "not-an-email", "r")
+	chs[11] = e.Change(schemas.OpCreate, 11, "also@bad", "r")
+	e.Produce(chs...)
+	r := e.start(cfg, nil)
+	e.caughtUp()
+	r.Stop()
+	es := e.DLQEntries("sink.billing")
+	if len(es) != 2 {
+		t.Fatalf("DLQ entries %+v, want 2", es)
+	}
+	for _, en := range es {
+		if en.Reason != "rejected" || !strings.Contains(en.Error, "email_invalid") || !strings.Contains(en.Error, "Invalid email address") {
+			t.Errorf("DLQ entry %+v, want rejected with Stripe's message", en)
+		}
+	}
+	if n := len(e.byKey()); n != 18 || len(e.emu.Customers()) != 18 {
+		t.Errorf("%d customers (%d with an id), want the 18 valid ones and no empty one", len(e.emu.Customers()), n)
+	}
+}
+
+// A key Stripe refuses stops the sink, without the key in the error.
+func TestRefusedKeyStops(t *testing.T) {
+	e := newEnv(t, stripe.Options{})
+	e.Produce(e.creates(1, "a")...)
+	cfg := e.config()
+	cfg.APIKey = "sk_test_revoked"
+	s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
+	defer cancel()
+	err = s.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "sinks[].stripe.api_key") || strings.Contains(err.Error(), "sk_test_revoked") {
+		t.Fatalf("Run with a refused key: %v; want the 401 and what to check, without the key", err)
+	}
+}
