@@ -531,7 +531,7 @@ const (
 )
 
 // SinkTypes lists the supported sink types.
-var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot, SinkWebhook, SinkREST, SinkStripe, SinkSalesforce}
+var SinkTypes = []SinkType{SinkPostgres, SinkHubSpot, SinkWebhook, SinkREST, SinkStripe, SinkSalesforce, SinkMailchimp}
 
 // DeleteMode says how deletes are applied to a sink.
 type DeleteMode string
@@ -621,6 +621,11 @@ type Sink struct {
 	// (capped at 200); dsn, schema, delete_mode, truncate, audit and
 	// reconcile do not apply (saas_sinks.go).
 	Salesforce SalesforceSink `yaml:"salesforce"`
+	// Mailchimp configures a sink of type mailchimp (required for it,
+	// not allowed for others); batch_size 1 writes one member per PUT,
+	// more (capped at 500) batch subscribes; dsn, schema, delete_mode,
+	// truncate, audit and reconcile do not apply (saas_sinks.go).
+	Mailchimp MailchimpSink `yaml:"mailchimp"`
 	// Retry configures the retry queue of a SaaS sink (hubspot, rest, stripe)
 	// (rows the provider refused for a transient reason); see SinkRetry.
 	Retry SinkRetry `yaml:"retry"`

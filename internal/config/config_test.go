@@ -239,6 +239,20 @@ func TestLoad(t *testing.T) {
 					},
 					DeleteMode: "delete", RequestsPerSecond: 5,
 				},
+			}, {
+				Name: "newsletter", Type: SinkMailchimp, Schema: "public", From: []string{"app.public.customers"},
+				BatchSize: 1, BatchTimeout: 500 * time.Millisecond, DeleteMode: DeleteHard, Truncate: TruncateApply,
+				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
+				Mailchimp: MailchimpSink{
+					APIKey: "0123456789abcdef-us21", BaseURL: "https://us21.api.mailchimp.com", ListID: "a1b2c3d4e5",
+					EmailField: "email_address", StatusIfNew: "pending",
+					Fields: []HubSpotSinkProperty{
+						{Name: "email_address", From: "email", Transform: "email", Required: true},
+						{Name: "FNAME", From: "name"},
+						{Name: "COUNTRY", From: "country", Transform: "country"},
+					},
+					DeleteMode: "archive", RequestsPerSecond: 20, MaxConcurrent: 3,
+				},
 			}},
 			Entities: []entities.Spec{{
 				Name: "contact", Shards: 2,

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"syncline/sink/mailchimp"
 	"syncline/sink/salesforce"
 	"syncline/sink/stripe"
 )
@@ -18,9 +19,13 @@ const SinkStripe SinkType = "stripe"
 // (sink/salesforce); its settings are in the sink's salesforce block.
 const SinkSalesforce SinkType = "salesforce"
 
+// SinkMailchimp upserts audience members (sink/mailchimp); its settings
+// are in the sink's mailchimp block.
+const SinkMailchimp SinkType = "mailchimp"
+
 // saasSinkTypes are the sink types of sink/saas's engine: they take the
 // retry and system keys.
-var saasSinkTypes = []SinkType{SinkHubSpot, SinkREST, SinkStripe, SinkSalesforce}
+var saasSinkTypes = []SinkType{SinkHubSpot, SinkREST, SinkStripe, SinkSalesforce, SinkMailchimp}
 
 // saas reports whether a sink type runs on sink/saas's engine.
 func (t SinkType) saas() bool { return slices.Contains(saasSinkTypes, t) }
@@ -88,6 +93,38 @@ func (s SalesforceSink) IsSet() bool {
 		len(s.Fields) > 0 || s.DeleteMode != "" || s.RequestsPerSecond != 0
 }
 
+// MailchimpSink is the mailchimp block of a sink of type mailchimp:
+// members upserted by subscriber hash, or batch subscribed.
+type MailchimpSink struct {
+	// APIKey is the API key, <key>-<dc>. Required; never logged.
+	APIKey Secret `yaml:"api_key"`
+	// BaseURL default https://<dc>.api.mailchimp.com.
+	BaseURL string `yaml:"base_url"`
+	// ListID is the audience written. Required.
+	ListID string `yaml:"list_id"`
+	// EmailField is the mapped field holding the address; default
+	// email_address. The other fields are merge tags.
+	EmailField string `yaml:"email_field"`
+	// StatusIfNew of members the sink adds: subscribed (default),
+	// unsubscribed, pending or transactional.
+	StatusIfNew string `yaml:"status_if_new"`
+	// Fields map the email field and merge tags to columns or constants.
+	// Required.
+	Fields []HubSpotSinkProperty `yaml:"fields"`
+	// DeleteMode is archive (default) or ignore.
+	DeleteMode string `yaml:"delete_mode"`
+	// RequestsPerSecond paces calls; default 50. MaxConcurrent default 4
+	// (Mailchimp allows 10 simultaneous connections).
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	MaxConcurrent     int     `yaml:"max_concurrent"`
+}
+
+// IsSet reports whether the mailchimp block is present.
+func (m MailchimpSink) IsSet() bool {
+	return m.APIKey.IsSet() || m.BaseURL != "" || m.ListID != "" || m.EmailField != "" || m.StatusIfNew != "" ||
+		len(m.Fields) > 0 || m.DeleteMode != "" || m.RequestsPerSecond != 0 || m.MaxConcurrent != 0
+}
+
 // saasSinkBlocks refuses the blocks of these sink types on a sink of
 // another type.
 func (v *validator) saasSinkBlocks(p string, s Sink) {
@@ -96,6 +133,9 @@ func (v *validator) saasSinkBlocks(p string, s Sink) {
 	}
 	if s.Type != SinkSalesforce && s.Salesforce.IsSet() {
 		v.errorf(p+".salesforce", "only for a sink of type salesforce")
+	}
+	if s.Type != SinkMailchimp && s.Mailchimp.IsSet() {
+		v.errorf(p+".mailchimp", "only for a sink of type mailchimp")
 	}
 }
 
@@ -115,6 +155,8 @@ func (v *validator) saasSink(p string, s Sink) {
 		v.stripeSink(p, s.Stripe)
 	case SinkSalesforce:
 		v.salesforceSink(p, s.Salesforce)
+	case SinkMailchimp:
+		v.mailchimpSink(p, s.Mailchimp)
 	}
 }
 
@@ -146,6 +188,45 @@ func (v *validator) salesforceSink(p string, sf SalesforceSink) {
 	}
 	if sf.RequestsPerSecond < 0 {
 		v.errorf(sp+".requests_per_second", "must not be negative")
+	}
+}
+
+func (v *validator) mailchimpSink(p string, mc MailchimpSink) {
+	mp := p + ".mailchimp"
+	if !mc.IsSet() {
+		v.errorf(mp, "required for a sink of type mailchimp, for example:\n  mailchimp:\n    api_key: ${MAILCHIMP_API_KEY}\n    list_id: a1b2c3d4e5\n    fields:\n      - {name: email_address, from: email, transform: email, required: true}\n      - {name: FNAME, from: first_name}")
+		return
+	}
+	v.secret(mp+".api_key", mc.APIKey, "the API key (<key>-<dc>), for example api_key: ${MAILCHIMP_API_KEY}")
+	v.baseURL(mp+".base_url", mc.BaseURL, false)
+	if mc.BaseURL == "" && mc.APIKey.IsSet() && mailchimp.DataCenter(mc.APIKey.Value()) == "" {
+		v.errorf(mp+".api_key", "has no data center suffix (-us1, ...); set base_url")
+	}
+	if mc.ListID == "" {
+		v.errorf(mp+".list_id", "required: the audience id, for example list_id: a1b2c3d4e5")
+	}
+	email := mc.EmailField
+	if email == "" {
+		email = mailchimp.DefaultEmailField
+	}
+	names := v.sinkFields(mp+".fields", mc.Fields, "merge tag or the email field")
+	for i, f := range mc.Fields {
+		if msg := mailchimp.CheckMergeTag(f.Name); f.Name != "" && f.Name != email && msg != "" {
+			v.errorf(fmt.Sprintf("%s.fields[%d].name", mp, i), "%s (or the email field %s)", msg, email)
+		}
+	}
+	v.keyField(mp+".email_field", email, names, len(mc.Fields) > 0)
+	if mc.StatusIfNew != "" && !slices.Contains(mailchimp.Statuses, mc.StatusIfNew) {
+		v.errorf(mp+".status_if_new", "%q: use %s", mc.StatusIfNew, strings.Join(mailchimp.Statuses, ", "))
+	}
+	if mc.DeleteMode != "" && mc.DeleteMode != "archive" && mc.DeleteMode != "ignore" {
+		v.errorf(mp+".delete_mode", "%q: use archive (default) or ignore", mc.DeleteMode)
+	}
+	if mc.RequestsPerSecond < 0 {
+		v.errorf(mp+".requests_per_second", "must not be negative")
+	}
+	if mc.MaxConcurrent < 0 || mc.MaxConcurrent > 10 {
+		v.errorf(mp+".max_concurrent", "%d: between 0 (default 4) and 10, Mailchimp's limit of simultaneous connections", mc.MaxConcurrent)
 	}
 }
 

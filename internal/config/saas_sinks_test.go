@@ -92,3 +92,43 @@ sinks:
 		t.Errorf("salesforce block on a stripe sink: %v", err)
 	}
 }
+
+// A mailchimp block is checked key by key; it is refused on other sinks.
+func TestMailchimpSinkValidation(t *testing.T) {
+	base := `
+name: t
+sources:
+  - name: app
+    type: postgres
+    dsn: postgres://localhost/app
+    tables: [public.customers]
+sinks:
+  - name: news
+    type: mailchimp
+    from: [app.public.customers]
+`
+	ok := "    mailchimp: {api_key: k-us1, list_id: L1, fields: [{name: email_address, from: email}]}\n"
+	for _, tc := range []struct{ extra, want string }{
+		{"", "sinks[0].mailchimp: required for a sink of type mailchimp"},
+		{"    mailchimp: {list_id: L1, fields: [{name: email_address, from: email}]}\n", "sinks[0].mailchimp.api_key: required"},
+		{"    mailchimp: {api_key: nodc, list_id: L1, fields: [{name: email_address, from: email}]}\n", "sinks[0].mailchimp.api_key: has no data center suffix"},
+		{"    mailchimp: {api_key: k-us1, fields: [{name: email_address, from: email}]}\n", "sinks[0].mailchimp.list_id: required"},
+		{"    mailchimp: {api_key: k-us1, list_id: L1, fields: [{name: FNAME, from: name}]}\n", `sinks[0].mailchimp.email_field: "email_address" is not one of the fields`},
+		{"    mailchimp: {api_key: k-us1, list_id: L1, fields: [{name: email_address, from: email}, {name: first_name, from: name}]}\n", `sinks[0].mailchimp.fields[1].name: "first_name" is not a merge tag`},
+		{"    mailchimp: {api_key: k-us1, list_id: L1, status_if_new: archived, fields: [{name: email_address, from: email}]}\n", `sinks[0].mailchimp.status_if_new: "archived"`},
+		{"    mailchimp: {api_key: k-us1, list_id: L1, delete_mode: delete, fields: [{name: email_address, from: email}]}\n", `sinks[0].mailchimp.delete_mode: "delete": use archive (default) or ignore`},
+		{"    mailchimp: {api_key: k-us1, list_id: L1, max_concurrent: 20, fields: [{name: email_address, from: email}]}\n", `sinks[0].mailchimp.max_concurrent: 20`},
+	} {
+		_, err := Parse([]byte(base+tc.extra), "pipeline.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err %v, want %q", tc.extra, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(base+ok), "pipeline.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	pg := strings.Replace(base, "type: mailchimp", "type: postgres\n    dsn: postgres://localhost/wh", 1)
+	if _, err := Parse([]byte(pg+ok), "pipeline.yaml"); err == nil || !strings.Contains(err.Error(), "sinks[0].mailchimp: only for a sink of type mailchimp") {
+		t.Errorf("mailchimp block on a postgres sink: %v", err)
+	}
+}

@@ -401,7 +401,7 @@ func (v *validator) sinks(sinks []Sink) {
 				v.errorf(p+".hubspot", "only for a sink of type hubspot")
 			}
 			v.restSink(p, s)
-		case SinkStripe, SinkSalesforce:
+		case SinkStripe, SinkSalesforce, SinkMailchimp:
 			v.saasSink(p, s)
 		default:
 			if s.HubSpot.IsSet() {

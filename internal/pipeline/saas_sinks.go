@@ -8,12 +8,13 @@ import (
 	"syncline/internal/config"
 	"syncline/internal/metrics"
 	"syncline/schemas"
+	"syncline/sink/mailchimp"
 	"syncline/sink/salesforce"
 	"syncline/sink/stripe"
 )
 
-// saasSink builds a sink of type stripe or salesforce; ok is false for
-// other types.
+// saasSink builds a sink of type stripe, salesforce or mailchimp; ok is
+// false for other types.
 func saasSink(cfg *config.Config, s config.Sink, o Options, kopts []kgo.Opt, serde *schemas.Serde, m *metrics.Metrics, log *slog.Logger) (component, bool, error) {
 	switch s.Type {
 	case config.SinkStripe:
@@ -30,6 +31,15 @@ func saasSink(cfg *config.Config, s config.Sink, o Options, kopts []kgo.Opt, ser
 			Name: s.Name, InstanceURL: sf.InstanceURL, AccessToken: sf.AccessToken.Value(), APIVersion: sf.APIVersion,
 			SObject: sf.SObject, ExternalIDField: sf.ExternalIDField, Fields: fieldMapping(sf.Fields),
 			BatchSize: min(s.BatchSize, salesforce.MaxBatch), DeleteMode: sf.DeleteMode, RequestsPerSecond: sf.RequestsPerSecond,
+			Stream: saasStream(cfg, s, o),
+		}, kopts, serde, m, log)
+		return built(sk, err)
+	case config.SinkMailchimp:
+		mc := s.Mailchimp
+		sk, err := mailchimp.New(mailchimp.Config{
+			Name: s.Name, APIKey: mc.APIKey.Value(), BaseURL: mc.BaseURL, ListID: mc.ListID, EmailField: mc.EmailField,
+			StatusIfNew: mc.StatusIfNew, Fields: fieldMapping(mc.Fields), BatchSize: min(s.BatchSize, mailchimp.MaxBatch),
+			DeleteMode: mc.DeleteMode, RequestsPerSecond: mc.RequestsPerSecond, MaxConcurrent: mc.MaxConcurrent,
 			Stream: saasStream(cfg, s, o),
 		}, kopts, serde, m, log)
 		return built(sk, err)

@@ -1,5 +1,5 @@
-// Package saas is what the SaaS upsert sinks (sink/hubspot, sink/rest)
-// share: the field mapping (Property, MapRow) and the Engine that consumes
+// Package saas is what the SaaS upsert sinks (sink/hubspot, sink/rest,
+// sink/stripe, sink/salesforce, sink/mailchimp) share: the field mapping (Property, MapRow) and the Engine that consumes
 // change topics, keeps the ledger, the retry queue and the DLQ, and commits
 // all of it with the consumed offsets in one Kafka transaction. A sink
 // plugs in a Writer that makes the provider's API calls.
@@ -23,7 +23,10 @@
 // them leaves offsets, ledger and retry queue where they were, and the
 // same operations are sent again. Writers make that safe: HubSpot updates
 // by the object id the ledger holds and upserts by a unique property, the
-// REST sink sends an idempotency key derived from (topic, key, position).
+// REST and Stripe sinks send an idempotency key derived from (topic, key,
+// position), Salesforce upserts by an external id and Mailchimp by the
+// member's subscriber hash. Parallel runs per-record calls of APIs that
+// take one record per call.
 //
 // Per-op outcomes (Op.Outcome):
 //

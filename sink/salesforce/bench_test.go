@@ -1,12 +1,10 @@
 package salesforce
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"syncline/internal/emulator/salesforce"
-	"syncline/schemas"
 )
 
 // BenchmarkSinkAgainstRateLimit syncs 4,000 new records and then 4,000
@@ -22,21 +20,8 @@ func BenchmarkSinkAgainstRateLimit(b *testing.B) {
 		e := newEnv(b, salesforce.Options{RequestLimit: 100000, LimitInterval: 24 * time.Hour})
 		cfg := e.config()
 		cfg.RequestsPerSecond, cfg.Burst = DefaultRPS, 1
-		var chs []*schemas.Change
-		for i := range n {
-			chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("b%d@example.com", i), "x"))
-		}
-		for i := range n {
-			chs = append(chs, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("b%d@example.com", i), "y"))
-		}
-		start := time.Now()
-		e.Produce(chs[:n]...)
-		r := e.start(cfg, nil)
-		e.caughtUp()
-		e.Produce(chs[n:]...)
-		e.caughtUp()
-		el := time.Since(start)
-		r.Stop()
+		created, updated, _ := e.Timed(e.harness(cfg), n)
+		el := created + updated
 		ws := e.emu.WriteStats()
 		if ws.Creates != n || ws.Updates != n {
 			b.Fatalf("%d creates and %d updates, want %d each", ws.Creates, ws.Updates, n)

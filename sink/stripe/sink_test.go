@@ -1,8 +1,6 @@
 package stripe
 
 import (
-	"context"
-	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -44,20 +42,25 @@ func (e *env) config() Config {
 	}
 }
 
-func (e *env) start(cfg Config, hook func() error) *saastest.Running {
-	e.T.Helper()
-	s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
-	return e.Start(func() *sinksaas.Engine { return s.Engine }, err, hook)
+func (e *env) harness(cfg Config) saastest.Harness {
+	return saastest.Harness{
+		Group: "syncline-sink-billing",
+		Start: func(dir string, hook func() error) *saastest.Running {
+			cfg.StateDir = dir
+			s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
+			return e.Start(func() *sinksaas.Engine { return s.Engine }, err, hook)
+		},
+		Calls:   func() int { return e.emu.WriteStats().Calls },
+		Created: func() int { return e.emu.WriteStats().Creates },
+	}
 }
 
-func (e *env) caughtUp() { e.T.Helper(); e.CaughtUp("syncline-sink-billing") }
-
-func (e *env) creates(n int, name string) []*schemas.Change {
-	var chs []*schemas.Change
-	for i := range n {
-		chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("P%d@Example.com", i), name))
-	}
-	return chs
+func (e *env) run(cfg Config) {
+	e.T.Helper()
+	h := e.harness(cfg)
+	r := h.Start(e.Dir, nil)
+	e.CaughtUp(h.Group)
+	r.Stop()
 }
 
 // byKey returns the live customers by their metadata id, failing on two
@@ -91,19 +94,8 @@ func (e *env) checkApplied() {
 // call.
 func TestCustomersChangedFieldsAndReplaySendsNothing(t *testing.T) {
 	e := newEnv(t, stripe.Options{})
-	chs := e.creates(50, "n")
-	for i := range 10 {
-		chs = append(chs, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("p%d@example.com", i), "renamed"))
-	}
-	e.Produce(chs...)
-	r := e.start(e.config(), nil)
-	e.caughtUp()
-	e.Produce(e.Change(schemas.OpDelete, 45, "", ""), e.Change(schemas.OpDelete, 46, "", ""), e.Change(schemas.OpDelete, 999, "", ""))
-	e.caughtUp()
-	e.Produce(e.Change(schemas.OpUpdate, 20, "p20@example.com", "changed"))
-	e.caughtUp()
-	r.Stop()
-
+	h := e.harness(e.config())
+	written := e.Written(h, 50)
 	cs := e.byKey()
 	if len(cs) != 48 {
 		t.Fatalf("%d customers, want 48", len(cs))
@@ -115,35 +107,11 @@ func TestCustomersChangedFieldsAndReplaySendsNothing(t *testing.T) {
 	if got := e.emu.LastParams(cs["20"].ID); len(got) != 1 || got.Get("name") != "changed" {
 		t.Errorf("the update of record 20 sent %v, want only name", got)
 	}
-	ws := e.emu.WriteStats()
-	if ws.Creates != 50 || ws.Deletes != 2 {
+	if ws := e.emu.WriteStats(); ws.Creates != 50 || ws.Deletes != 2 {
 		t.Errorf("write stats %+v, want 50 creates and 2 deletes", ws)
 	}
-	if got := saastest.Counter(t, e.M.SinkWrites.WithLabelValues("billing", "not_found")); got != 1 {
-		t.Errorf("syncline_sink_writes_total{result=not_found} = %v, want 1", got)
-	}
 	e.checkApplied()
-
-	before := e.emu.WriteStats()
-	e.Produce(chs...)
-	var again []*schemas.Change
-	for i := range 45 {
-		name := "n"
-		switch {
-		case i < 10:
-			name = "renamed"
-		case i == 20:
-			name = "changed"
-		}
-		again = append(again, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("p%d@EXAMPLE.com", i), name))
-	}
-	e.Produce(again...)
-	r2 := e.start(e.config(), nil)
-	e.caughtUp()
-	r2.Stop()
-	if ws := e.emu.WriteStats(); ws != before {
-		t.Errorf("replay and re-run made calls: %+v, before %+v", ws, before)
-	}
+	e.ReplayAndRerun(h, 50, written)
 }
 
 // A crash between the calls and the Kafka commit, then a new process
@@ -154,35 +122,12 @@ func TestCustomersChangedFieldsAndReplaySendsNothing(t *testing.T) {
 func TestCrashCreatesNoDuplicate(t *testing.T) {
 	e := newEnv(t, stripe.Options{})
 	e.emu.FailAfterApply(3)
-	e.Produce(e.creates(60, "x")...)
-	hook, crashed := saastest.CrashBeforeCommit()
-	r := e.start(e.config(), hook)
-	<-crashed
-	r.Stop()
-	first := e.emu.WriteStats()
-	if first.Creates == 0 {
-		t.Fatal("the crashed batch created nothing; the test proves nothing")
+	e.CrashThenResume(e.harness(e.config()), 60)
+	if cs := e.byKey(); len(cs) != 60 || cs["7"].Fields["name"] != "newer" {
+		t.Errorf("%d customers, customer 7 %v; want 60, named newer", len(cs), cs["7"].Fields)
 	}
-	var newer []*schemas.Change
-	for i := range 30 {
-		newer = append(newer, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("p%d@example.com", i), "newer"))
-	}
-	e.Produce(newer...)
-	cfg := e.config()
-	cfg.StateDir = t.TempDir()
-	r2 := e.start(cfg, nil)
-	e.caughtUp()
-	r2.Stop()
-	ws := e.emu.WriteStats()
-	cs := e.byKey()
-	if ws.Creates != 60 || len(cs) != 60 {
-		t.Errorf("%d creates, %d customers, want 60 each (stats %+v)", ws.Creates, len(cs), ws)
-	}
-	if ws.Replays < first.Creates {
-		t.Errorf("%d calls answered from the idempotency store, want at least the %d creates of the crashed batch", ws.Replays, first.Creates)
-	}
-	if got := cs["7"].Fields["name"]; got != "newer" {
-		t.Errorf("customer 7 name %v, want newer", got)
+	if ws := e.emu.WriteStats(); ws.Replays < 3 {
+		t.Errorf("%d calls answered from the idempotency store, want at least the creates of the crashed batch", ws.Replays)
 	}
 	e.checkApplied()
 }
@@ -195,10 +140,8 @@ func TestStormLosesNothing(t *testing.T) {
 	e.emu.FailEvery(5, faults.Server5xx)
 	e.emu.Inject(faults.Limit, faults.Limit, faults.Server5xx, faults.Limit)
 	e.emu.FailAfterApply(5)
-	e.Produce(e.creates(120, "s")...)
-	r := e.start(cfg, nil)
-	e.caughtUp()
-	r.Stop()
+	e.Produce(e.Creates(120, "s")...)
+	e.run(cfg)
 	ws := e.emu.WriteStats()
 	if ws.Creates != 120 || len(e.byKey()) != 120 {
 		t.Errorf("write stats %+v, want 120 creates", ws)
@@ -215,13 +158,11 @@ func TestRejectedRowsParked(t *testing.T) {
 	e := newEnv(t, stripe.Options{})
 	cfg := e.config()
 	cfg.Fields["email"] = sinksaas.Property{From: "email"}
-	chs := e.creates(20, "r")
+	chs := e.Creates(20, "r")
 	chs[4] = e.Change(schemas.OpCreate, 4, "not-an-email", "r")
 	chs[11] = e.Change(schemas.OpCreate, 11, "also@bad", "r")
 	e.Produce(chs...)
-	r := e.start(cfg, nil)
-	e.caughtUp()
-	r.Stop()
+	e.run(cfg)
 	es := e.DLQEntries("sink.billing")
 	if len(es) != 2 {
 		t.Fatalf("DLQ entries %+v, want 2", es)
@@ -239,17 +180,11 @@ func TestRejectedRowsParked(t *testing.T) {
 // A key Stripe refuses stops the sink, without the key in the error.
 func TestRefusedKeyStops(t *testing.T) {
 	e := newEnv(t, stripe.Options{})
-	e.Produce(e.creates(1, "a")...)
+	e.Produce(e.Creates(1, "a")...)
 	cfg := e.config()
 	cfg.APIKey = "sk_test_revoked"
 	s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
-	defer cancel()
-	err = s.Run(ctx)
-	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "sinks[].stripe.api_key") || strings.Contains(err.Error(), "sk_test_revoked") {
+	if err = e.Stopped(s.Engine, err); err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "sinks[].stripe.api_key") || strings.Contains(err.Error(), "sk_test_revoked") {
 		t.Fatalf("Run with a refused key: %v; want the 401 and what to check, without the key", err)
 	}
 }

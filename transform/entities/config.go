@@ -207,6 +207,9 @@ func Compile(spec Spec, opts ...quality.Option) (*Entity, error) {
 		if name == "" {
 			name = parts[0]
 		}
+		if strings.ContainsAny(name, ":@ ") {
+			bad(p+".name", "%q: a stream name cannot contain ':', '@' or spaces (it starts the golden record ids)", name)
+		}
 		if j, dup := names[name]; dup {
 			bad(p+".name", "two streams are named %q (also sources[%d]); give each its own name", name, j)
 		}

@@ -221,6 +221,22 @@ func (b *routeBatch) route(ctx context.Context, rt route, ch *schemas.Change, ke
 		hdrs = append(hdrs, kgo.RecordHeader{Key: hdrXrefs, Value: []byte(strings.Join(xrefs, "\n"))},
 			kgo.RecordHeader{Key: hdrScore, Value: []byte(strconv.Itoa(sc))})
 	}
+	if ch.Op == schemas.OpDelete && e.Shards() > 1 {
+		// A delete goes where the record's upserts went: by its before
+		// image's match key, or, without one, to every shard (a shard
+		// that does not hold the record ignores it).
+		if ch.Before != nil {
+			if before, _, _, err := b.clean(e, src, ch.Table, ch.Before, ch.Source.CommitMs); err == nil && hasMatchKey(e, before) {
+				return b.produce(ctx, e, b.shard(e, src, key, before), out, hdrs)
+			}
+		}
+		for sh := range e.Shards() {
+			if err := b.produce(ctx, e, sh, out, hdrs); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	shard := b.shard(e, src, key, out.Fields)
 	if ch.Op == schemas.OpUpdate && ch.Before != nil && e.Shards() > 1 {
 		// A record whose match key changed moves to another shard: it
@@ -307,6 +323,20 @@ func (b *routeBatch) clean(e *Entity, src *Source, t *schemas.Table, row schemas
 		}
 	}
 	return fields, xrefs, res.Score, nil
+}
+
+// hasMatchKey reports whether fields hold the email or phone a record is
+// sharded by (a before image of key columns only does not).
+func hasMatchKey(e *Entity, fields map[string]any) bool {
+	for _, role := range []string{e.roles.Email, e.roles.Phone} {
+		if role == "" {
+			continue
+		}
+		if s, _ := fields[role].(string); strings.TrimSpace(s) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // shard is the partition of the entity input topic a record goes to: by

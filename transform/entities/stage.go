@@ -258,19 +258,27 @@ func (b *batch) member(u state.Unit, ref string) (*member, error) {
 	return &m, nil
 }
 
-// resolve follows merges from id to the entity that holds it now.
-func (b *batch) resolve(u state.Unit, id string) (string, error) {
-	for range 64 {
+// resolve follows merges from id to the entity that holds it now; a
+// chain of more than one hop is shortened to point at the end.
+func (b *batch) resolve(ctx context.Context, u state.Unit, id string) (string, error) {
+	var path []string
+	for range 1024 {
 		v, err := b.get(u, pAlias, id)
 		if err != nil {
 			return "", err
 		}
 		if v == nil {
+			if len(path) > 1 {
+				for _, p := range path[:len(path)-1] {
+					b.put(ctx, u, pAlias, p, []byte(id))
+				}
+			}
 			return id, nil
 		}
+		path = append(path, id)
 		id = string(v)
 	}
-	return "", fmt.Errorf("entity %s: merge chain too long", id)
+	return "", fmt.Errorf("entity %s: merge chain longer than 1024", id)
 }
 
 // entity is an entity's state with its golden record sequence.
@@ -383,7 +391,18 @@ func (p *Processor) index(u state.Unit) (*match.Index, error) {
 // change joins a source record's change to its entity and merges it.
 func (b *batch) change(ctx context.Context, e *Entity, u state.Unit, r *kgo.Record, ch merge.Change, xrefs []string) error {
 	ch.Entity = e.Spec.Name
+	if err := e.merger.Check(ch); err != nil {
+		// Before anything else happens: a change the merge refuses
+		// must not half-apply (combine entities, move the index).
+		b.tx.Park(ctx, "unmergeable", err, r)
+		return nil
+	}
 	ref := ch.Source + ":" + ch.Key
+	if e.Shards() > 1 {
+		// Ids carry the shard: a record that moved shard leaves an
+		// entity behind on the old one, which must not share its id.
+		ref += "@" + strconv.Itoa(int(u.Partition))
+	}
 	mem, err := b.member(u, ref)
 	if err != nil {
 		return err
@@ -435,7 +454,7 @@ func (b *batch) change(ctx context.Context, e *Entity, u state.Unit, r *kgo.Reco
 		ids = append(ids, mem.Entity)
 	}
 	for i, id := range ids {
-		if ids[i], err = b.resolve(u, id); err != nil {
+		if ids[i], err = b.resolve(ctx, u, id); err != nil {
 			return err
 		}
 	}
@@ -463,8 +482,7 @@ func (b *batch) change(ctx context.Context, e *Entity, u state.Unit, r *kgo.Reco
 	}
 	out, err := e.merger.ApplyInPlace(en.st, ch)
 	if err != nil {
-		b.tx.Park(ctx, "unmergeable", err, r)
-		return nil
+		return fmt.Errorf("merge a change Check accepted: %w", err)
 	}
 	b.merged[e.Spec.Name]++
 	if memberChanged {
@@ -481,7 +499,10 @@ func (b *batch) change(ctx context.Context, e *Entity, u state.Unit, r *kgo.Reco
 		}
 	}
 	if out.Delta != nil || en.new || joined || len(ids) > 1 {
-		return b.emit(ctx, e, u, en, ch.CommitMs)
+		if err := b.emit(ctx, e, u, en, ch.CommitMs); err != nil && !b.parkUnencodable(ctx, err, r) {
+			return err
+		}
+		return nil
 	}
 	return b.store(ctx, u, en)
 }
@@ -531,6 +552,39 @@ func (b *batch) emit(ctx context.Context, e *Entity, u state.Unit, en *entity, c
 	return b.produceGolden(ctx, e, en.st.ID, en.seq, en.st, "", commitMs)
 }
 
+// unencodable is a golden record that cannot be written (a value its
+// field's type cannot carry): the change that caused it is parked, the
+// state keeps it, and the record is written with the entity's next change.
+type unencodable struct{ err error }
+
+func (e *unencodable) Error() string { return e.err.Error() }
+func (e *unencodable) Unwrap() error { return e.err }
+
+// parkUnencodable parks r for an unencodable golden record and reports
+// whether err was one.
+func (b *batch) parkUnencodable(ctx context.Context, err error, r *kgo.Record) bool {
+	var ue *unencodable
+	if errors.As(err, &ue) {
+		b.tx.Park(ctx, "unencodable", err, r)
+		return true
+	}
+	return false
+}
+
+// goldenValue is a golden value in the Go type its field's kind is
+// written with (a policy's result may differ: a set is a list, a sum
+// may overflow into a decimal).
+func goldenValue(kind schemas.Kind, v any) (any, error) {
+	v, err := convert(kind, v)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := v.(*big.Rat); ok {
+		return ratText(r), nil
+	}
+	return v, nil
+}
+
 // provenance is one field's provenance on the entity topic.
 type provenance struct {
 	Source   string `json:"source"`
@@ -568,9 +622,9 @@ func (b *batch) produceGolden(ctx context.Context, e *Entity, id string, seq uin
 				row[t.Columns[i+1].Field] = nil
 				continue
 			}
-			v := fs.Value
-			if r, ok := v.(*big.Rat); ok && e.kinds[f] == schemas.KindNumeric {
-				v = ratText(r)
+			v, err := goldenValue(e.kinds[f], fs.Value)
+			if err != nil {
+				return &unencodable{fmt.Errorf("golden record %s %s: field %s: %w", e.Spec.Name, id, f, err)}
 			}
 			row[t.Columns[i+1].Field] = v
 			golden[f] = fs.Value
@@ -602,7 +656,7 @@ func (b *batch) produceGolden(ctx context.Context, e *Entity, id string, seq uin
 	}
 	k, v, err := enc.Encode(ch)
 	if err != nil {
-		return fmt.Errorf("encode golden record %s %s: %w", e.Spec.Name, id, err)
+		return &unencodable{fmt.Errorf("encode golden record %s %s: %w", e.Spec.Name, id, err)}
 	}
 	b.tx.Produce(ctx, &kgo.Record{Topic: topic, Key: k, Value: v}, nil)
 	return nil
@@ -646,7 +700,7 @@ func (b *batch) propose(ctx context.Context, e *Entity, u state.Unit, ref, id st
 	if err != nil || om == nil {
 		return err
 	}
-	other, err := b.resolve(u, om.Entity)
+	other, err := b.resolve(ctx, u, om.Entity)
 	if err != nil || other == id {
 		return err
 	}
@@ -713,11 +767,11 @@ func (b *batch) decision(ctx context.Context, e *Entity, u state.Unit, r *kgo.Re
 			b.events = append(b.events, merge.Event{Entity: e.Spec.Name, Field: "_identity", Resolution: merge.ResolutionRejected})
 			return nil
 		}
-		ea, err := b.resolve(u, rv.Pair.EntityA)
+		ea, err := b.resolve(ctx, u, rv.Pair.EntityA)
 		if err != nil {
 			return err
 		}
-		eb, err := b.resolve(u, rv.Pair.EntityB)
+		eb, err := b.resolve(ctx, u, rv.Pair.EntityB)
 		if err != nil {
 			return err
 		}
@@ -731,7 +785,7 @@ func (b *batch) decision(ctx context.Context, e *Entity, u state.Unit, r *kgo.Re
 			if err != nil {
 				return err
 			}
-			if err := b.emit(ctx, e, u, en, b.now); err != nil {
+			if err := b.emit(ctx, e, u, en, b.now); err != nil && !b.parkUnencodable(ctx, err, r) {
 				return err
 			}
 		} else {
@@ -746,7 +800,7 @@ func (b *batch) decision(ctx context.Context, e *Entity, u state.Unit, r *kgo.Re
 		b.tx.Park(ctx, "unknown_review", fmt.Errorf("decision on review %s names no entity", d.ID), r)
 		return nil
 	}
-	id, err := b.resolve(u, d.EntityID)
+	id, err := b.resolve(ctx, u, d.EntityID)
 	if err != nil {
 		return err
 	}
@@ -783,7 +837,10 @@ func (b *batch) decision(ctx context.Context, e *Entity, u state.Unit, r *kgo.Re
 	}
 	decided(rv, status, string(out.Outcome))
 	if out.Delta != nil {
-		return b.emit(ctx, e, u, en, b.now)
+		if err := b.emit(ctx, e, u, en, b.now); err != nil && !b.parkUnencodable(ctx, err, r) {
+			return err
+		}
+		return nil
 	}
 	return b.store(ctx, u, en)
 }

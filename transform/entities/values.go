@@ -186,24 +186,38 @@ func convert(kind schemas.Kind, v any) (any, error) {
 			}
 		}
 	case schemas.KindTimestampTZ:
-		switch x := v.(type) {
-		case time.Time:
-			return x.UTC(), nil
-		case string:
-			s := strings.TrimSpace(x)
-			for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z07", "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
-				if t, err := time.Parse(layout, s); err == nil {
-					return t.UTC(), nil
-				}
-			}
-		case int64:
-			// Epoch milliseconds, as SaaS APIs write them.
-			return time.UnixMilli(x).UTC(), nil
+		t, err := toTime(v)
+		if err != nil {
+			return nil, err
 		}
+		// Microseconds, as the entity topic's timestamps carry them.
+		t = t.Truncate(time.Microsecond)
+		if t.Year() < 1 || t.Year() > 9999 {
+			return nil, fmt.Errorf("timestamp %s is out of range", t.Format(time.RFC3339))
+		}
+		return t, nil
 	default:
 		return nil, fmt.Errorf("unsupported field type %s", kind)
 	}
 	return nil, fmt.Errorf("%s %q is not a %s", typeName(v), valueText(v), kind)
+}
+
+func toTime(v any) (time.Time, error) {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC(), nil
+	case string:
+		s := strings.TrimSpace(x)
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z07", "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t.UTC(), nil
+			}
+		}
+	case int64:
+		// Epoch milliseconds, as SaaS APIs write them.
+		return time.UnixMilli(x).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%s %q is not a timestamp", typeName(v), valueText(v))
 }
 
 func typeName(v any) string {
@@ -224,12 +238,21 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// keyText renders a source record's key: the key columns' values in
-// table order, joined by ",".
+// keyText renders a source record's key: the key column's value, or the
+// key columns' values in table order as a JSON array.
 func keyText(t *schemas.Table, key schemas.Row) string {
-	var parts []string
-	for _, c := range t.KeyColumns() {
-		parts = append(parts, valueText(key[c.Field]))
+	cols := t.KeyColumns()
+	if len(cols) == 1 {
+		return valueText(key[cols[0].Field])
 	}
-	return strings.Join(parts, ",")
+	// Several columns: a JSON array, so ("a,b", "c") and ("a", "b,c")
+	// stay two keys.
+	parts := make([]any, len(cols))
+	for i, c := range cols {
+		if v := key[c.Field]; v != nil {
+			parts[i] = valueText(v)
+		}
+	}
+	b, _ := json.Marshal(parts)
+	return string(b)
 }

@@ -97,7 +97,8 @@ type Runner struct {
 	ready     atomic.Bool
 
 	mu       sync.Mutex
-	assigned map[state.Unit]bool // units whose Badger copy may be behind the changelog
+	assigned map[state.Unit]bool   // units whose Badger copy may be behind the changelog
+	gens     map[state.Unit]uint64 // bumped when a unit is assigned or revoked
 	clParts  int
 	handler  Handler
 }
@@ -119,7 +120,7 @@ func New(cfg Config, kafkaOpts []kgo.Opt, m *metrics.Metrics, log *slog.Logger) 
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = "0"
 	}
-	r := &Runner{cfg: cfg, kafkaOpts: kafkaOpts, m: m, log: log.With("stage", cfg.Name), lag: kafka.NewLag(), assigned: map[state.Unit]bool{}}
+	r := &Runner{cfg: cfg, kafkaOpts: kafkaOpts, m: m, log: log.With("stage", cfg.Name), lag: kafka.NewLag(), assigned: map[state.Unit]bool{}, gens: map[state.Unit]uint64{}}
 	if !cfg.Stateless {
 		st, err := state.Open(cfg.StateDir, cfg.StateKey)
 		if err != nil {
@@ -204,7 +205,9 @@ func (r *Runner) Run(ctx context.Context, h Handler) error {
 			defer r.mu.Unlock()
 			for t, ps := range as {
 				for _, pt := range ps {
-					r.assigned[state.Unit{Topic: t, Partition: pt}] = true
+					u := state.Unit{Topic: t, Partition: pt}
+					r.assigned[u] = true
+					r.gens[u]++
 				}
 			}
 		}),
@@ -370,6 +373,7 @@ func (r *Runner) forget(_ context.Context, _ *kgo.Client, rs map[string][]int32)
 		for _, pt := range ps {
 			u := state.Unit{Topic: t, Partition: pt}
 			delete(r.assigned, u)
+			r.gens[u]++
 			if uh != nil {
 				uh.Forget(u)
 			}
@@ -390,6 +394,7 @@ func (r *Runner) markAllStale() {
 func (r *Runner) ensureFresh(ctx context.Context, u state.Unit) error {
 	r.mu.Lock()
 	stale, ok := r.assigned[u]
+	gen := r.gens[u]
 	r.mu.Unlock()
 	if ok && !stale {
 		return nil
@@ -410,8 +415,15 @@ func (r *Runner) ensureFresh(ctx context.Context, u state.Unit) error {
 		}
 	}
 	r.mu.Lock()
-	r.assigned[u] = false
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if r.gens[u] != gen {
+		// Revoked or reassigned while restoring: what was restored may
+		// already be behind; the next poll restores again.
+		return nil
+	}
+	if _, still := r.assigned[u]; still || !ok {
+		r.assigned[u] = false
+	}
 	return nil
 }
 
@@ -489,7 +501,7 @@ func (t *Txn) Put(ctx context.Context, u state.Unit, key, value []byte) {
 	t.batch.PutRaw(ck, value)
 	rec := &kgo.Record{Topic: t.r.Changelog(), Partition: state.ChangelogPartition(u, t.r.clParts), Key: ck, Value: value}
 	t.Produce(kafka.Manual(ctx), rec, func(r *kgo.Record) {
-		if r.Offset > t.clOffsets[u] {
+		if cur, ok := t.clOffsets[u]; !ok || r.Offset > cur {
 			t.clOffsets[u] = r.Offset
 		}
 	})

@@ -17,6 +17,8 @@
 //     Mailchimp's problem-details body.
 //   - Injectable faults: 503 bursts, 429 storms, slow, garbage and
 //     truncated bodies.
+//   - The write side (write.go): member upsert by subscriber hash, batch
+//     subscribe/update, archive.
 package mailchimp
 
 import (
@@ -74,6 +76,7 @@ type Server struct {
 	seq      int
 	inFlight int
 	stats    Stats
+	w        writeState
 }
 
 // New returns an emulator.
@@ -196,6 +199,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/3.0/lists/")
 	list, tail, _ := strings.Cut(rest, "/")
+	if ok && s.write(w, r, list, tail) {
+		return
+	}
 	if !ok || tail != "members" || r.Method != http.MethodGet {
 		problem(w, http.StatusNotFound, "Resource Not Found", "The requested resource could not be found.")
 		return

@@ -309,6 +309,14 @@ func (m *Merger) check(st *State, ch *Change) (map[string]any, error) {
 	return fields, nil
 }
 
+// Check reports whether Apply would refuse ch (a bad position, op or
+// value), without a state: the stage checks a change before it does
+// anything else with it.
+func (m *Merger) Check(ch Change) error {
+	_, err := m.check(NewState(m.entity, ""), &ch)
+	return err
+}
+
 // Apply applies one change to st and returns the new state and what it
 // produced; st is not modified. Errors (bad input) leave no effect.
 //
