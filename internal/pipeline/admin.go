@@ -133,7 +133,13 @@ func (r *reviews) Decide(ctx context.Context, id, decision, by, note string) (*e
 	if err != nil {
 		return rv, err
 	}
-	return entities.WaitDecided(ctx, r.kopts, r.cfg.Kafka.TopicPrefix, rv.ID)
+	done, err := entities.WaitDecided(ctx, r.kopts, r.cfg.Kafka.TopicPrefix, rv.ID)
+	if err == nil && (done.DecidedBy != by || done.Note != note) {
+		// Another decision on the item was applied first; ours was
+		// ignored by the stage.
+		return done, fmt.Errorf("review %s was decided by %s first (%s): %w", done.ID, done.DecidedBy, done.Status, entities.ErrDecided)
+	}
+	return done, err
 }
 
 func (r *reviews) History(ctx context.Context, entity, id string) (*entities.History, error) {
