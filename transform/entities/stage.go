@@ -480,7 +480,15 @@ func (b *batch) change(ctx context.Context, e *Entity, u state.Unit, r *kgo.Reco
 	if mem.Entity != en.st.ID {
 		mem.Entity, memberChanged = en.st.ID, true
 	}
-	out, err := e.merger.ApplyInPlace(en.st, ch)
+	mc := ch
+	if ch.Op == schemas.OpRead {
+		// A snapshot or backfill row has no known modification time (its
+		// commit time is when it was read): it ranks below every change
+		// with a commit time, and among snapshot rows the source rank
+		// decides, not which table happened to be read first.
+		mc.CommitMs = 0
+	}
+	out, err := e.merger.ApplyInPlace(en.st, mc)
 	if err != nil {
 		return fmt.Errorf("merge a change Check accepted: %w", err)
 	}
