@@ -3,10 +3,8 @@ package mailchimp
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"syncline/internal/emulator/mailchimp"
-	"syncline/schemas"
 )
 
 // BenchmarkSinkAgainstRateLimit syncs n new members and then n updates
@@ -23,28 +21,15 @@ func BenchmarkSinkAgainstRateLimit(b *testing.B) {
 				e := newEnv(b, mailchimp.Options{MaxConnections: 10})
 				cfg := e.config(tc.batch)
 				cfg.RequestsPerSecond = DefaultRPS
-				var chs []*schemas.Change
-				for i := range tc.n {
-					chs = append(chs, e.Change(schemas.OpCreate, int32(i), fmt.Sprintf("b%d@example.com", i), "x"))
-				}
-				for i := range tc.n {
-					chs = append(chs, e.Change(schemas.OpUpdate, int32(i), fmt.Sprintf("b%d@example.com", i), "y"))
-				}
-				start := time.Now()
-				e.Produce(chs[:tc.n]...)
-				r := e.start(cfg, nil)
-				e.caughtUp()
-				e.Produce(chs[tc.n:]...)
-				e.caughtUp()
-				el := time.Since(start)
-				r.Stop()
-				ws := e.emu.WriteStats()
+				created, updated, _ := e.Timed(e.harness(cfg), tc.n)
+				el := created + updated
+				ws := e.Emu.WriteStats()
 				if ws.Creates != tc.n || ws.Updates != tc.n {
 					b.Fatalf("%d creates and %d updates, want %d each", ws.Creates, ws.Updates, tc.n)
 				}
 				b.ReportMetric(float64(ws.Calls)/float64(2*tc.n), "calls/change")
 				b.ReportMetric(float64(2*tc.n)/el.Seconds(), "records/s")
-				b.ReportMetric(float64(e.emu.Stats().Limited), "429s")
+				b.ReportMetric(float64(e.Emu.Stats().Limited), "429s")
 			}
 		})
 	}

@@ -63,28 +63,31 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 		return nil, err
 	}
 	w := &writer{cfg: cfg}
-	eng, err := sinksaas.NewEngine(sinksaas.EngineConfig{
+	eng, err := sinksaas.Build(sinksaas.EngineConfig{
 		Name: cfg.Name, Kind: "mailchimp sink", Fields: cfg.Fields, KeyField: cfg.EmailField,
 		IgnoreDeletes: cfg.DeleteMode == DeleteIgnore, BatchSize: max(cfg.BatchSize, 100), Stream: cfg.Stream,
-	}, w, kafkaOpts, serde, m, log)
+	}, w, w.wire, kafkaOpts, serde, m, log)
 	if err != nil {
 		return nil, err
 	}
-	w.m = eng.Metrics()
-	w.http = saas.NewHTTPClient(saas.Config{
-		// Basic authentication, any user name and the key.
-		Auth:           saas.Auth{Type: "api_key", Header: "Authorization", Key: "Basic " + base64.StdEncoding.EncodeToString([]byte("syncline:"+cfg.APIKey))},
-		RateLimit:      saas.RateLimit{RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.MaxConcurrent, MaxConcurrent: cfg.MaxConcurrent},
-		Retry:          saas.Retry{MaxAttempts: cfg.MaxAttempts, InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff},
-		RequestTimeout: cfg.RequestTimeout,
-	}, eng.Log())
 	return &Sink{Engine: eng}, nil
+}
+
+func (s *writer) wire(eng *sinksaas.Engine) {
+	s.eng = eng
+	s.http = saas.NewHTTPClient(saas.Config{
+		// Basic authentication, any user name and the key.
+		Auth:           saas.Auth{Type: "api_key", Header: "Authorization", Key: "Basic " + base64.StdEncoding.EncodeToString([]byte("syncline:"+s.cfg.APIKey))},
+		RateLimit:      saas.RateLimit{RequestsPerSecond: s.cfg.RequestsPerSecond, Burst: s.cfg.MaxConcurrent, MaxConcurrent: s.cfg.MaxConcurrent},
+		Retry:          saas.Retry{MaxAttempts: s.cfg.MaxAttempts, InitialBackoff: s.cfg.InitialBackoff, MaxBackoff: s.cfg.MaxBackoff},
+		RequestTimeout: s.cfg.RequestTimeout,
+	}, eng.Log())
 }
 
 type writer struct {
 	cfg  Config
 	http *saas.HTTPClient
-	m    *metrics.Metrics
+	eng  *sinksaas.Engine
 }
 
 // Hash is a member's subscriber hash: the MD5 of the lower-cased email.
@@ -115,15 +118,10 @@ func (s *writer) Write(ctx context.Context, ops []*sinksaas.Op) error {
 	what := func(op *sinksaas.Op) string {
 		return fmt.Sprintf("Mailchimp refused the batch subscribe of %s", op.Key)
 	}
-	if err := sinksaas.Bisect(batch, s.cfg.BatchSize, func(b []*sinksaas.Op) error { return s.batch(ctx, b) }, refused, what); err != nil {
+	if err := sinksaas.Bisect(batch, s.cfg.BatchSize, func(b []*sinksaas.Op) error { return s.batch(ctx, b) }, sinksaas.Refused, what); err != nil {
 		return err
 	}
 	return sinksaas.Parallel(ctx, single, s.cfg.MaxConcurrent, s.one)
-}
-
-func refused(err error) bool {
-	var he *saas.HTTPError
-	return errors.As(err, &he) && sinksaas.RefusedStatus(he.Status)
 }
 
 // member is the body of one member: its address, status_if_new and the
@@ -144,11 +142,7 @@ func (s *writer) member(op *sinksaas.Op) map[string]any {
 
 func (s *writer) call(ctx context.Context, endpoint, method, path string, body []byte) (map[string]any, error) {
 	_, v, err := s.http.Do(ctx, method, s.cfg.BaseURL+"/3.0/lists/"+s.cfg.ListID+path, body)
-	res := "ok"
-	if err != nil {
-		res = "error"
-	}
-	s.m.SinkAPICalls.WithLabelValues(s.cfg.Name, endpoint, res).Inc()
+	s.eng.CountCall(endpoint, err)
 	var he *saas.HTTPError
 	if errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden || (he.Status == http.StatusNotFound && endpoint != "archive")) {
 		return nil, sinksaas.Fatal{Err: fmt.Errorf("%w (check sinks[].mailchimp.api_key, base_url and list_id)", err)}
@@ -175,7 +169,7 @@ func (s *writer) one(ctx context.Context, op *sinksaas.Op) error {
 	}
 	body, _ := json.Marshal(s.member(op))
 	resp, err := s.call(ctx, "upsert", http.MethodPut, path, body)
-	if refused(err) {
+	if sinksaas.Refused(err) {
 		op.Reject(fmt.Errorf("Mailchimp refused the upsert of %s: %w", op.Key, err))
 		return nil
 	}

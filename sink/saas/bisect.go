@@ -1,8 +1,11 @@
 package saas
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+
+	"syncline/capture/saas"
 )
 
 // Bisect sends ops in calls of at most size. A call the provider refuses
@@ -34,6 +37,14 @@ func bisect(ops []*Op, send func([]*Op) error, refused func(error) bool, what fu
 		return err
 	}
 	return bisect(ops[h:], send, refused, what)
+}
+
+// Refused reports whether err is an answer of capture/saas's HTTP client
+// whose status RefusedStatus refuses: the refused func of Bisect for
+// sinks that call through that client.
+func Refused(err error) bool {
+	var he *saas.HTTPError
+	return errors.As(err, &he) && RefusedStatus(he.Status)
 }
 
 // RefusedStatus reports whether an HTTP status refuses a request for a

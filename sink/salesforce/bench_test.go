@@ -22,12 +22,12 @@ func BenchmarkSinkAgainstRateLimit(b *testing.B) {
 		cfg.RequestsPerSecond, cfg.Burst = DefaultRPS, 1
 		created, updated, _ := e.Timed(e.harness(cfg), n)
 		el := created + updated
-		ws := e.emu.WriteStats()
+		ws := e.Emu.WriteStats()
 		if ws.Creates != n || ws.Updates != n {
 			b.Fatalf("%d creates and %d updates, want %d each", ws.Creates, ws.Updates, n)
 		}
 		b.ReportMetric(float64(ws.Calls)/float64(2*n), "calls/change")
 		b.ReportMetric(float64(2*n)/el.Seconds(), "records/s")
-		b.ReportMetric(float64(e.emu.Stats().Limited), "limited")
+		b.ReportMetric(float64(e.Emu.Stats().Limited), "limited")
 	}
 }

@@ -70,27 +70,30 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 		return nil, err
 	}
 	w := &writer{cfg: cfg}
-	eng, err := sinksaas.NewEngine(sinksaas.EngineConfig{
+	eng, err := sinksaas.Build(sinksaas.EngineConfig{
 		Name: cfg.Name, Kind: "salesforce sink", Fields: cfg.Fields, KeyField: cfg.ExternalIDField,
 		IgnoreDeletes: cfg.DeleteMode == DeleteIgnore, BatchSize: cfg.BatchSize, Stream: cfg.Stream,
-	}, w, kafkaOpts, serde, m, log)
+	}, w, w.wire, kafkaOpts, serde, m, log)
 	if err != nil {
 		return nil, err
 	}
-	w.m = eng.Metrics()
-	w.http = saas.NewHTTPClient(saas.Config{
-		Auth:           saas.Auth{Type: "bearer", Token: cfg.AccessToken},
-		RateLimit:      saas.RateLimit{RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst, MaxConcurrent: 1},
-		Retry:          saas.Retry{MaxAttempts: cfg.MaxAttempts, InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff, RetryOn: []string{limitCode}},
-		RequestTimeout: cfg.RequestTimeout,
-	}, eng.Log())
 	return &Sink{Engine: eng}, nil
+}
+
+func (s *writer) wire(eng *sinksaas.Engine) {
+	s.eng = eng
+	s.http = saas.NewHTTPClient(saas.Config{
+		Auth:           saas.Auth{Type: "bearer", Token: s.cfg.AccessToken},
+		RateLimit:      saas.RateLimit{RequestsPerSecond: s.cfg.RequestsPerSecond, Burst: s.cfg.Burst, MaxConcurrent: 1},
+		Retry:          saas.Retry{MaxAttempts: s.cfg.MaxAttempts, InitialBackoff: s.cfg.InitialBackoff, MaxBackoff: s.cfg.MaxBackoff, RetryOn: []string{limitCode}},
+		RequestTimeout: s.cfg.RequestTimeout,
+	}, eng.Log())
 }
 
 type writer struct {
 	cfg  Config
 	http *saas.HTTPClient
-	m    *metrics.Metrics
+	eng  *sinksaas.Engine
 }
 
 // Write implements sinksaas.Writer.
@@ -107,7 +110,7 @@ func (s *writer) Write(ctx context.Context, ops []*sinksaas.Op) error {
 		}
 	}
 	n := s.cfg.BatchSize
-	if err := sinksaas.Bisect(ups, n, func(b []*sinksaas.Op) error { return s.upsert(ctx, b) }, refused, s.what("upsert")); err != nil {
+	if err := sinksaas.Bisect(ups, n, func(b []*sinksaas.Op) error { return s.upsert(ctx, b) }, sinksaas.Refused, s.what("upsert")); err != nil {
 		return err
 	}
 	// Records the ledger held that Salesforce created anew (deleted
@@ -119,10 +122,10 @@ func (s *writer) Write(ctx context.Context, ops []*sinksaas.Op) error {
 			again = append(again, op)
 		}
 	}
-	if err := sinksaas.Bisect(again, n, func(b []*sinksaas.Op) error { return s.upsert(ctx, b) }, refused, s.what("upsert")); err != nil {
+	if err := sinksaas.Bisect(again, n, func(b []*sinksaas.Op) error { return s.upsert(ctx, b) }, sinksaas.Refused, s.what("upsert")); err != nil {
 		return err
 	}
-	return sinksaas.Bisect(dels, n, func(b []*sinksaas.Op) error { return s.delete(ctx, b) }, refused, s.what("delete"))
+	return sinksaas.Bisect(dels, n, func(b []*sinksaas.Op) error { return s.delete(ctx, b) }, sinksaas.Refused, s.what("delete"))
 }
 
 func (s *writer) what(action string) func(*sinksaas.Op) string {
@@ -131,22 +134,13 @@ func (s *writer) what(action string) func(*sinksaas.Op) string {
 	}
 }
 
-func refused(err error) bool {
-	var he *saas.HTTPError
-	return errors.As(err, &he) && sinksaas.RefusedStatus(he.Status)
-}
-
 func (s *writer) base() string {
 	return s.cfg.InstanceURL + "/services/data/v" + s.cfg.APIVersion + "/composite/sobjects"
 }
 
 func (s *writer) call(ctx context.Context, endpoint, method, u string, body []byte) ([]any, error) {
 	_, v, err := s.http.Do(ctx, method, u, body)
-	res := "ok"
-	if err != nil {
-		res = "error"
-	}
-	s.m.SinkAPICalls.WithLabelValues(s.cfg.Name, endpoint, res).Inc()
+	s.eng.CountCall(endpoint, err)
 	var he *saas.HTTPError
 	if errors.As(err, &he) {
 		switch {

@@ -1,7 +1,6 @@
 package salesforce
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +13,7 @@ import (
 )
 
 type env struct {
-	*saastest.Env
-	emu *salesforce.Server
-	srv *httptest.Server
+	*saastest.Emulated[*salesforce.Server]
 }
 
 func newEnv(t testing.TB, o salesforce.Options) *env {
@@ -24,16 +21,14 @@ func newEnv(t testing.TB, o salesforce.Options) *env {
 	o.Token = "00Dtoken"
 	emu := salesforce.New(o)
 	emu.Require("Contact", "LastName")
-	srv := emu.Start()
-	t.Cleanup(srv.Close)
-	return &env{Env: saastest.New(t), emu: emu, srv: srv}
+	return &env{saastest.WithEmulator(t, emu)}
 }
 
 func (e *env) config() Config {
 	st := e.Stream()
 	st.Retry = sinksaas.RetryPolicy{InitialBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	return Config{
-		Name: "crm", InstanceURL: e.srv.URL, AccessToken: "00Dtoken", SObject: "Contact", ExternalIDField: "Ext__c",
+		Name: "crm", InstanceURL: e.URL, AccessToken: "00Dtoken", SObject: "Contact", ExternalIDField: "Ext__c",
 		Fields: map[string]sinksaas.Property{
 			"Ext__c":     {From: "id"},
 			"Email":      {From: "email", Transform: "email", Required: true},
@@ -46,20 +41,19 @@ func (e *env) config() Config {
 }
 
 func (e *env) harness(cfg Config) saastest.Harness {
-	return saastest.Harness{
-		Group: "syncline-sink-crm",
-		Start: func(dir string, hook func() error) *saastest.Running {
-			cfg.StateDir = dir
-			s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
-			return e.Start(func() *sinksaas.Engine { return s.Engine }, err, hook)
-		},
-		Calls:   func() int { return e.emu.WriteStats().Calls },
-		Created: func() int { return e.emu.WriteStats().Creates },
-	}
+	stats := e.Emu.WriteStats
+	return e.NewHarness("crm", func(dir string) (*sinksaas.Engine, error) {
+		cfg.StateDir = dir
+		s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
+		if err != nil {
+			return nil, err
+		}
+		return s.Engine, nil
+	}, func() int { return stats().Calls }, func() int { return stats().Creates })
 }
 
 // run runs the sink until it caught up and, when n >= 0, the emulator
-// holds n live contacts (retries wait in the queue).
+// holds n live contacts (rows in the retry queue written meanwhile).
 func (e *env) run(cfg Config, n int) {
 	e.T.Helper()
 	h := e.harness(cfg)
@@ -67,9 +61,9 @@ func (e *env) run(cfg Config, n int) {
 	defer r.Stop()
 	e.CaughtUp(h.Group)
 	deadline := time.Now().Add(60 * time.Second)
-	for n >= 0 && len(e.emu.Live("Contact")) != n {
+	for n >= 0 && len(e.Emu.Live("Contact")) != n {
 		if time.Now().After(deadline) {
-			e.T.Fatalf("%d contacts after 60s, want %d", len(e.emu.Live("Contact")), n)
+			e.T.Fatalf("%d contacts after 60s, want %d", len(e.Emu.Live("Contact")), n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -79,7 +73,7 @@ func (e *env) run(cfg Config, n int) {
 func (e *env) byKey() map[string]salesforce.Record {
 	e.T.Helper()
 	out := map[string]salesforce.Record{}
-	for _, r := range e.emu.Live("Contact") {
+	for _, r := range e.Emu.Live("Contact") {
 		k, _ := r.Fields["Ext__c"].(string)
 		if _, dup := out[k]; dup {
 			e.T.Errorf("two contacts of record %q", k)
@@ -104,10 +98,10 @@ func TestUpsertsChangedFieldsAndReplaySendsNothing(t *testing.T) {
 	if c := cs["3"]; c.Fields["LastName"] != "renamed" || c.Fields["Email"] != "p3@example.com" || c.Fields["LeadSource"] != "Web" {
 		t.Errorf("contact 3 = %v", c.Fields)
 	}
-	if got := e.emu.LastWrite(cs["20"].ID); len(got) != 2 || got["LastName"] != "changed" || got["Ext__c"] != "20" {
+	if got := e.Emu.LastWrite(cs["20"].ID); len(got) != 2 || got["LastName"] != "changed" || got["Ext__c"] != "20" {
 		t.Errorf("the update of record 20 sent %v, want only LastName and the external id", got)
 	}
-	ws := e.emu.WriteStats()
+	ws := e.Emu.WriteStats()
 	if ws.Creates != 250 || ws.Deletes != 2 || ws.Calls > 8 {
 		t.Errorf("write stats %+v, want 250 creates and 2 deletes in a handful of calls (batches of 200)", ws)
 	}
@@ -129,18 +123,18 @@ func TestCrashCreatesNoDuplicate(t *testing.T) {
 // and create nothing twice; locked rows go through the retry queue.
 func TestStormLosesNothing(t *testing.T) {
 	e := newEnv(t, salesforce.Options{RequestLimit: 3, LimitInterval: 300 * time.Millisecond})
-	e.emu.FailEvery(3, faults.Server5xx)
-	e.emu.Inject(faults.Limit, faults.Server5xx, faults.Limit)
-	e.emu.LockRows(7)
+	e.Emu.FailEvery(3, faults.Server5xx)
+	e.Emu.Inject(faults.Limit, faults.Server5xx, faults.Limit)
+	e.Emu.LockRows(7)
 	cfg := e.config()
 	cfg.BatchSize = 25
 	e.Produce(e.Creates(150, "s")...)
 	e.run(cfg, 150)
-	ws := e.emu.WriteStats()
+	ws := e.Emu.WriteStats()
 	if ws.Creates != 150 || len(e.byKey()) != 150 {
 		t.Errorf("write stats %+v, want 150 creates", ws)
 	}
-	if st := e.emu.Stats(); st.Faults < 5 || st.Limited == 0 || ws.RecordErrors["UNABLE_TO_LOCK_ROW"] != 7 {
+	if st := e.Emu.Stats(); st.Faults < 5 || st.Limited == 0 || ws.RecordErrors["UNABLE_TO_LOCK_ROW"] != 7 {
 		t.Errorf("no storm happened: %+v %+v", st, ws)
 	}
 }
@@ -150,7 +144,7 @@ func TestStormLosesNothing(t *testing.T) {
 // of their batch is written.
 func TestRejectedRowsParked(t *testing.T) {
 	e := newEnv(t, salesforce.Options{})
-	e.emu.Unique("Contact", "Email")
+	e.Emu.Unique("Contact", "Email")
 	chs := e.Creates(20, "r")
 	chs[4] = e.Change(schemas.OpCreate, 4, "p3@example.com", "r") // the email of record 3
 	chs[11] = e.Change(schemas.OpCreate, 11, "p11@example.com", "")
@@ -174,7 +168,7 @@ func TestRejectedRowsParked(t *testing.T) {
 	if n := len(e.byKey()); n != 18 {
 		t.Errorf("%d contacts, want 18", n)
 	}
-	if n := e.emu.WriteStats().Calls; n != 1 {
+	if n := e.Emu.WriteStats().Calls; n != 1 {
 		t.Errorf("%d calls, want 1 (allOrNone false: one call, per-record results)", n)
 	}
 }
@@ -183,7 +177,7 @@ func TestRejectedRowsParked(t *testing.T) {
 // by a later attempt.
 func TestLockedRowsRetried(t *testing.T) {
 	e := newEnv(t, salesforce.Options{})
-	e.emu.LockRows(3)
+	e.Emu.LockRows(3)
 	e.Produce(e.Creates(20, "l")...)
 	e.run(e.config(), 20)
 	if got := saastest.Counter(t, e.M.SinkWrites.WithLabelValues("crm", "retry")); got != 3 {

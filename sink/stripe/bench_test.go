@@ -19,7 +19,7 @@ func BenchmarkSinkAgainstRateLimit(b *testing.B) {
 		cfg := e.config()
 		cfg.RequestsPerSecond, cfg.Burst = DefaultRPS, 5
 		created, updated, calls := e.Timed(e.harness(cfg), n)
-		ws := e.emu.WriteStats()
+		ws := e.Emu.WriteStats()
 		if ws.Creates != n || ws.Updates != 2*n {
 			b.Fatalf("%d creates and %d updates, want %d and %d", ws.Creates, ws.Updates, n, 2*n)
 		}
@@ -27,6 +27,6 @@ func BenchmarkSinkAgainstRateLimit(b *testing.B) {
 		b.ReportMetric(float64(ws.Calls-calls)/float64(n), "calls/update")
 		b.ReportMetric(float64(n)/created.Seconds(), "creates/s")
 		b.ReportMetric(float64(n)/updated.Seconds(), "updates/s")
-		b.ReportMetric(float64(e.emu.Stats().Limited), "429s")
+		b.ReportMetric(float64(e.Emu.Stats().Limited), "429s")
 	}
 }

@@ -61,21 +61,20 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 		return nil, err
 	}
 	w := &writer{cfg: cfg}
-	eng, err := sinksaas.NewEngine(sinksaas.EngineConfig{
+	eng, err := sinksaas.Build(sinksaas.EngineConfig{
 		Name: cfg.Name, Kind: "stripe sink", Fields: cfg.Fields, KeyField: cfg.KeyField,
 		IgnoreDeletes: cfg.DeleteMode == DeleteIgnore, BatchSize: 100, Stream: cfg.Stream,
-	}, w, kafkaOpts, serde, m, log)
+	}, w, func(e *sinksaas.Engine) { w.eng, w.c = e, newClient(cfg, e.Log()) }, kafkaOpts, serde, m, log)
 	if err != nil {
 		return nil, err
 	}
-	w.m, w.c = eng.Metrics(), newClient(cfg, eng.Log())
 	return &Sink{Engine: eng}, nil
 }
 
 type writer struct {
 	cfg Config
 	c   *client
-	m   *metrics.Metrics
+	eng *sinksaas.Engine
 }
 
 // Write implements sinksaas.Writer: one call per op (two for a new
@@ -164,11 +163,7 @@ func form(fields map[string]string) url.Values {
 // cure rejects op (nil error), 401 and 403 are Fatal.
 func (s *writer) call(ctx context.Context, op *sinksaas.Op, endpoint, method, path string, form url.Values, idem string) (map[string]any, error) {
 	obj, err := s.c.call(ctx, method, path, form, idem)
-	res := "ok"
-	if err != nil {
-		res = "error"
-	}
-	s.m.SinkAPICalls.WithLabelValues(s.cfg.Name, endpoint, res).Inc()
+	s.eng.CountCall(endpoint, err)
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		return obj, err

@@ -1,7 +1,6 @@
 package stripe
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +13,19 @@ import (
 )
 
 type env struct {
-	*saastest.Env
-	emu *stripe.Server
-	srv *httptest.Server
+	*saastest.Emulated[*stripe.Server]
 }
 
 func newEnv(t testing.TB, o stripe.Options) *env {
 	t.Helper()
 	o.APIKey = "sk_test_sink"
 	emu := stripe.New(o)
-	srv := emu.Start()
-	t.Cleanup(srv.Close)
-	return &env{Env: saastest.New(t), emu: emu, srv: srv}
+	return &env{saastest.WithEmulator(t, emu)}
 }
 
 func (e *env) config() Config {
 	return Config{
-		Name: "billing", BaseURL: e.srv.URL, APIKey: "sk_test_sink", KeyField: "id",
+		Name: "billing", BaseURL: e.URL, APIKey: "sk_test_sink", KeyField: "id",
 		Fields: map[string]sinksaas.Property{
 			"id":    {From: "id"},
 			"email": {From: "email", Transform: "email", Required: true},
@@ -43,24 +38,15 @@ func (e *env) config() Config {
 }
 
 func (e *env) harness(cfg Config) saastest.Harness {
-	return saastest.Harness{
-		Group: "syncline-sink-billing",
-		Start: func(dir string, hook func() error) *saastest.Running {
-			cfg.StateDir = dir
-			s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
-			return e.Start(func() *sinksaas.Engine { return s.Engine }, err, hook)
-		},
-		Calls:   func() int { return e.emu.WriteStats().Calls },
-		Created: func() int { return e.emu.WriteStats().Creates },
-	}
-}
-
-func (e *env) run(cfg Config) {
-	e.T.Helper()
-	h := e.harness(cfg)
-	r := h.Start(e.Dir, nil)
-	e.CaughtUp(h.Group)
-	r.Stop()
+	stats := e.Emu.WriteStats
+	return e.NewHarness("billing", func(dir string) (*sinksaas.Engine, error) {
+		cfg.StateDir = dir
+		s, err := New(cfg, e.Opts(), e.Serde, e.M, e.Logger())
+		if err != nil {
+			return nil, err
+		}
+		return s.Engine, nil
+	}, func() int { return stats().Calls }, func() int { return stats().Creates })
 }
 
 // byKey returns the live customers by their metadata id, failing on two
@@ -68,7 +54,7 @@ func (e *env) run(cfg Config) {
 func (e *env) byKey() map[string]stripe.Object {
 	e.T.Helper()
 	out := map[string]stripe.Object{}
-	for _, c := range e.emu.Customers() {
+	for _, c := range e.Emu.Customers() {
 		md, _ := c.Fields["metadata"].(map[string]any)
 		k, _ := md["id"].(string)
 		if _, dup := out[k]; dup {
@@ -81,7 +67,7 @@ func (e *env) byKey() map[string]stripe.Object {
 
 func (e *env) checkApplied() {
 	e.T.Helper()
-	for k, n := range e.emu.Applies() {
+	for k, n := range e.Emu.Applies() {
 		if n != 1 {
 			e.T.Errorf("request %s applied %d times", k, n)
 		}
@@ -104,10 +90,10 @@ func TestCustomersChangedFieldsAndReplaySendsNothing(t *testing.T) {
 	if md := c3.Fields["metadata"].(map[string]any); c3.Fields["name"] != "renamed" || c3.Fields["email"] != "p3@example.com" || md["plan"] != "free" {
 		t.Errorf("customer 3 = %v, want renamed, the normalized email and metadata plan free", c3.Fields)
 	}
-	if got := e.emu.LastParams(cs["20"].ID); len(got) != 1 || got.Get("name") != "changed" {
+	if got := e.Emu.LastParams(cs["20"].ID); len(got) != 1 || got.Get("name") != "changed" {
 		t.Errorf("the update of record 20 sent %v, want only name", got)
 	}
-	if ws := e.emu.WriteStats(); ws.Creates != 50 || ws.Deletes != 2 {
+	if ws := e.Emu.WriteStats(); ws.Creates != 50 || ws.Deletes != 2 {
 		t.Errorf("write stats %+v, want 50 creates and 2 deletes", ws)
 	}
 	e.checkApplied()
@@ -121,12 +107,12 @@ func TestCustomersChangedFieldsAndReplaySendsNothing(t *testing.T) {
 // Stripe applied the write (a 500) are healed the same way.
 func TestCrashCreatesNoDuplicate(t *testing.T) {
 	e := newEnv(t, stripe.Options{})
-	e.emu.FailAfterApply(3)
+	e.Emu.FailAfterApply(3)
 	e.CrashThenResume(e.harness(e.config()), 60)
 	if cs := e.byKey(); len(cs) != 60 || cs["7"].Fields["name"] != "newer" {
 		t.Errorf("%d customers, customer 7 %v; want 60, named newer", len(cs), cs["7"].Fields)
 	}
-	if ws := e.emu.WriteStats(); ws.Replays < 3 {
+	if ws := e.Emu.WriteStats(); ws.Replays < 3 {
 		t.Errorf("%d calls answered from the idempotency store, want at least the creates of the crashed batch", ws.Replays)
 	}
 	e.checkApplied()
@@ -137,16 +123,16 @@ func TestStormLosesNothing(t *testing.T) {
 	e := newEnv(t, stripe.Options{RatePerSecond: 25})
 	cfg := e.config()
 	cfg.RequestsPerSecond, cfg.Burst = 40, 5
-	e.emu.FailEvery(5, faults.Server5xx)
-	e.emu.Inject(faults.Limit, faults.Limit, faults.Server5xx, faults.Limit)
-	e.emu.FailAfterApply(5)
+	e.Emu.FailEvery(5, faults.Server5xx)
+	e.Emu.Inject(faults.Limit, faults.Limit, faults.Server5xx, faults.Limit)
+	e.Emu.FailAfterApply(5)
 	e.Produce(e.Creates(120, "s")...)
-	e.run(cfg)
-	ws := e.emu.WriteStats()
+	e.RunOnce(e.harness(cfg))
+	ws := e.Emu.WriteStats()
 	if ws.Creates != 120 || len(e.byKey()) != 120 {
 		t.Errorf("write stats %+v, want 120 creates", ws)
 	}
-	if st := e.emu.Stats(); st.Faults < 5 || st.Limited == 0 {
+	if st := e.Emu.Stats(); st.Faults < 5 || st.Limited == 0 {
 		t.Errorf("no storm happened: %+v", st)
 	}
 	e.checkApplied()
@@ -162,7 +148,7 @@ func TestRejectedRowsParked(t *testing.T) {
 	chs[4] = e.Change(schemas.OpCreate, 4, "not-an-email", "r")
 	chs[11] = e.Change(schemas.OpCreate, 11, "also@bad", "r")
 	e.Produce(chs...)
-	e.run(cfg)
+	e.RunOnce(e.harness(cfg))
 	es := e.DLQEntries("sink.billing")
 	if len(es) != 2 {
 		t.Fatalf("DLQ entries %+v, want 2", es)
@@ -172,8 +158,8 @@ func TestRejectedRowsParked(t *testing.T) {
 			t.Errorf("DLQ entry %+v, want rejected with Stripe's message", en)
 		}
 	}
-	if n := len(e.byKey()); n != 18 || len(e.emu.Customers()) != 18 {
-		t.Errorf("%d customers (%d with an id), want the 18 valid ones and no empty one", len(e.emu.Customers()), n)
+	if n := len(e.byKey()); n != 18 || len(e.Emu.Customers()) != 18 {
+		t.Errorf("%d customers (%d with an id), want the 18 valid ones and no empty one", len(e.Emu.Customers()), n)
 	}
 }
 

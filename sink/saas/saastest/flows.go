@@ -3,6 +3,9 @@ package saastest
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,6 +43,27 @@ type Harness struct {
 	// Calls counts the emulator's write calls; Created the objects it
 	// created.
 	Calls, Created func() int
+}
+
+// NewHarness is the harness of the sink name that newSink builds with
+// its ledger store in dir; calls and created read the emulator.
+func (e *Env) NewHarness(name string, newSink func(dir string) (*sinksaas.Engine, error), calls, created func() int) Harness {
+	return Harness{
+		Group: "syncline-sink-" + name,
+		Start: func(dir string, hook func() error) *Running {
+			eng, err := newSink(dir)
+			return e.Start(func() *sinksaas.Engine { return eng }, err, hook)
+		},
+		Calls: calls, Created: created,
+	}
+}
+
+// RunOnce runs the sink on e.Dir until it caught up.
+func (e *Env) RunOnce(h Harness) {
+	e.T.Helper()
+	r := h.Start(e.Dir, nil)
+	e.CaughtUp(h.Group)
+	r.Stop()
 }
 
 // Written produces n creates (name "n"), renames of persons 0..9, then,
@@ -163,4 +187,21 @@ func (e *Env) Timed(h Harness, n int) (creates, updates time.Duration, createCal
 	e.Produce(chs[n:]...)
 	e.CaughtUp(h.Group)
 	return creates, time.Since(start) - creates, createCalls
+}
+
+// Emulated is a test's Env and a provider's emulator served on a local
+// port until the test ends.
+type Emulated[S http.Handler] struct {
+	*Env
+	Emu S
+	// URL is the emulator's base URL.
+	URL string
+}
+
+// WithEmulator starts kfake (New) and serves emu.
+func WithEmulator[S http.Handler](t testing.TB, emu S) *Emulated[S] {
+	t.Helper()
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	return &Emulated[S]{Env: New(t), Emu: emu, URL: srv.URL}
 }
