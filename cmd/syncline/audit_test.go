@@ -38,19 +38,7 @@ sinks: [{name: wh, type: postgres, dsn: "${WH}", schema: analytics, from: [app.p
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "SRC="+src, "WH="+wh)
-	var logs bytes.Buffer
-	run := exec.Command(bin, "run", "--config", path)
-	run.Env, run.Stdout, run.Stderr = env, &logs, &logs
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		run.Process.Kill()
-		run.Wait()
-		if t.Failed() {
-			t.Logf("syncline run:\n%s", logs.String())
-		}
-	})
+	startRun(t, bin, path, env)
 	conn := pg.Conn(t, "wh")
 	// The snapshot first, so that the row below arrives as a change.
 	testenv.WaitFor(t, 90*time.Second, "the snapshot in the warehouse", func() bool {

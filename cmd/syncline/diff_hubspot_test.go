@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,26 +52,7 @@ sinks:
 	path := filepath.Join(dir, "p.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
 	env := append(os.Environ(), "SRC="+src, "HUBSPOT_TOKEN=pat-diff")
-	var logs lockedBuffer
-	run := exec.Command(bin, "run", "--config", path)
-	run.Env = env
-	run.Stdout, run.Stderr = &logs, &logs
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- run.Wait() }()
-	t.Cleanup(func() {
-		run.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			run.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("syncline run logs:\n%s", logs.String())
-		}
-	})
+	startRun(t, bin, path, env)
 	live := func() map[string]hubspot.Object { return emu.Live("contacts", "email") }
 	testenv.WaitFor(t, 90*time.Second, "3 contacts in HubSpot", func() bool { return len(live()) == 3 })
 	if out, stderr, code := diffRun(t, bin, env, "--config", path, "--sink", "crm", "--settle", "0"); code != 0 || !strings.Contains(out, "hubspot contacts: in sync (3 rows") {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -89,26 +88,7 @@ sinks: [{name: wh, type: postgres, dsn: "${WH}", from: [app.*], reconcile: {inte
 	path := filepath.Join(dir, "p.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
 	env := append(os.Environ(), "SRC="+src, "WH="+wh)
-	var logs lockedBuffer
-	run := exec.Command(bin, "run", "--config", path)
-	run.Env = env
-	run.Stdout, run.Stderr = &logs, &logs
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- run.Wait() }()
-	t.Cleanup(func() {
-		run.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			run.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("syncline run logs:\n%s", logs.String())
-		}
-	})
+	logs, stop := startRun(t, bin, path, env)
 	conn := pg.Conn(t, "wh")
 	count := func(q string) int {
 		var n int
@@ -194,9 +174,7 @@ sinks: [{name: wh, type: postgres, dsn: "${WH}", from: [app.*], reconcile: {inte
 	}
 
 	// Without the pipeline, --repair cannot reach its broker and registry.
-	run.Process.Signal(syscall.SIGTERM)
-	<-done
-	done <- nil // for the cleanup
+	stop()
 	if _, err := conn.Exec(t.Context(), `DELETE FROM public.items WHERE region = 1 AND id = 1`); err != nil {
 		t.Fatal(err)
 	}

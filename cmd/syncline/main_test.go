@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +25,40 @@ func buildBinary(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// startRun starts `syncline run --config path` with env. stop sends
+// SIGTERM and waits for the exit (killing after 30 s); it runs at the end
+// of the test too, printing the logs if the test failed.
+func startRun(t *testing.T, bin, path string, env []string) (logs *lockedBuffer, stop func()) {
+	t.Helper()
+	logs = &lockedBuffer{}
+	run := exec.Command(bin, "run", "--config", path)
+	run.Env = env
+	run.Stdout, run.Stderr = logs, logs
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run.Wait() }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			run.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				run.Process.Kill()
+			}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("syncline run logs:\n%s", logs.String())
+		}
+	})
+	return logs, stop
 }
 
 func freePort(t *testing.T) int {

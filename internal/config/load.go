@@ -298,44 +298,36 @@ func (d *decoder) decodeList(n *yaml.Node, v reflect.Value, path string, line in
 // decodeMap decodes a mapping with free keys (names the user chooses, such
 // as field names) into a map with string keys.
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string, line int) {
-	if n.Kind != yaml.MappingNode {
-		d.errorf(line, path, "expected a mapping (name: value pairs), got %s", describeNode(n))
-		return
-	}
 	m := reflect.MakeMap(v.Type())
-	seen := map[string]int{}
-	for _, p := range d.pairs(n, path, map[*yaml.Node]bool{}) {
-		if p.key.Kind != yaml.ScalarNode || p.key.Value == "" {
-			d.errorf(p.key.Line, path, "keys must be non-empty plain strings, got %s", describeNode(p.key))
-			continue
-		}
-		key := p.key.Value
-		child := joinPath(path, key)
-		if first, dup := seen[key]; dup {
-			d.errorf(p.key.Line, child, "duplicate key %q (first set on line %d); remove one of them", key, first)
-			continue
-		}
-		seen[key] = p.key.Line
+	ok := d.eachKey(n, path, line, "name: value pairs", true, func(key, child string, p pair) {
 		elem := reflect.New(v.Type().Elem())
 		if def, ok := elem.Interface().(defaulter); ok {
 			def.setDefaults()
 		}
 		d.decode(p.value, elem.Elem(), child, p.key.Line)
 		m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), elem.Elem())
+	})
+	if ok {
+		v.Set(m)
 	}
-	v.Set(m)
 }
 
-func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line int) {
+// eachKey checks that n is a mapping of plain, distinct keys (non-empty
+// when nonEmpty) and calls fn for each pair, with the key's path; it
+// reports whether n was a mapping.
+func (d *decoder) eachKey(n *yaml.Node, path string, line int, what string, nonEmpty bool, fn func(key, child string, p pair)) bool {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(line, path, "expected a mapping (key: value pairs), got %s", describeNode(n))
-		return
+		d.errorf(line, path, "expected a mapping (%s), got %s", what, describeNode(n))
+		return false
 	}
-	fields := fieldsOf(v.Type())
 	seen := map[string]int{}
 	for _, p := range d.pairs(n, path, map[*yaml.Node]bool{}) {
-		if p.key.Kind != yaml.ScalarNode {
-			d.errorf(p.key.Line, path, "keys must be plain strings, got %s", describeNode(p.key))
+		if p.key.Kind != yaml.ScalarNode || (nonEmpty && p.key.Value == "") {
+			must := "plain strings"
+			if nonEmpty {
+				must = "non-empty plain strings"
+			}
+			d.errorf(p.key.Line, path, "keys must be %s, got %s", must, describeNode(p.key))
 			continue
 		}
 		key := p.key.Value
@@ -345,6 +337,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line 
 			continue
 		}
 		seen[key] = p.key.Line
+		fn(key, child, p)
+	}
+	return true
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line int) {
+	fields := fieldsOf(v.Type())
+	d.eachKey(n, path, line, "key: value pairs", false, func(key, child string, p pair) {
 		idx, ok := fields.index[key]
 		if !ok {
 			where := "at top level"
@@ -355,10 +355,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line 
 				File: d.file, Line: p.key.Line, Path: child, msgNamesKey: true,
 				Msg: fmt.Sprintf("unknown key %q %s%s (known: %s)", key, where, didYouMean(key, fields.keys), strings.Join(fields.keys, ", ")),
 			})
-			continue
+			return
 		}
 		d.decode(p.value, v.FieldByIndex(idx), child, p.key.Line)
-	}
+	})
 }
 
 type pair struct{ key, value *yaml.Node }

@@ -244,15 +244,8 @@ func Compile(spec Spec, opts ...quality.Option) (*Entity, error) {
 	if len(spec.Fields) > 0 && len(rank) > 0 {
 		m, err := merge.New(spec.Name, mc)
 		if err != nil {
-			for _, one := range strings.Split(err.Error(), "\n") {
-				// "entity contact: fields.balance.policy: unknown policy ..."
-				rest := strings.TrimPrefix(strings.TrimPrefix(one, "merge: "), "entity "+spec.Name+": ")
-				if key, msg, ok := strings.Cut(rest, ": "); ok && !strings.Contains(key, " ") {
-					bad(key, "%s", msg)
-				} else {
-					bad("fields", "%s", one)
-				}
-			}
+			// "entity contact: fields.balance.policy: unknown policy ..."
+			errs = append(errs, keyErrors(err, "", "fields", "merge: ", "entity "+spec.Name+": ")...)
 		}
 		e.merger = m
 	}
@@ -275,15 +268,8 @@ func Compile(spec Spec, opts ...quality.Option) (*Entity, error) {
 	mcfg.PlusAddressing = ms.PlusAddressing
 	mcfg.DotInsensitiveDomains = ms.DotInsensitiveDomains
 	if err := mcfg.Validate(); err != nil {
-		for _, one := range strings.Split(err.Error(), "\n") {
-			// "invalid match config: auto_merge: must be ..."
-			rest := strings.TrimPrefix(one, match.ErrConfig.Error()+": ")
-			if key, msg, ok := strings.Cut(rest, ": "); ok && !strings.Contains(key, " ") {
-				errs = append(errs, &KeyError{Key: "match." + key, Msg: msg})
-			} else {
-				errs = append(errs, &KeyError{Key: "match", Msg: one})
-			}
-		}
+		// "invalid match config: auto_merge: must be ..."
+		errs = append(errs, keyErrors(err, "match.", "match", match.ErrConfig.Error()+": ")...)
 	}
 	e.match = mcfg
 	e.roles = ms.Fields
@@ -319,6 +305,25 @@ type KeyError struct {
 }
 
 func (e *KeyError) Error() string { return e.Key + ": " + e.Msg }
+
+// keyErrors turns the lines of a library's config error ("<key>: <msg>"
+// after the given prefixes) into KeyErrors under keyPrefix; a line that
+// names no key is filed under fallback.
+func keyErrors(err error, keyPrefix, fallback string, strip ...string) []error {
+	var out []error
+	for _, one := range strings.Split(err.Error(), "\n") {
+		rest := one
+		for _, p := range strip {
+			rest = strings.TrimPrefix(rest, p)
+		}
+		if key, msg, ok := strings.Cut(rest, ": "); ok && !strings.Contains(key, " ") {
+			out = append(out, &KeyError{Key: keyPrefix + key, Msg: msg})
+		} else {
+			out = append(out, &KeyError{Key: fallback, Msg: one})
+		}
+	}
+	return out
+}
 
 func prefixed(prefix string, err error) error {
 	var out []error
