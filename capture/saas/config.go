@@ -135,6 +135,61 @@ type Object struct {
 	// event carries); properties and _raw are read from it, the id,
 	// cursor, ops and status fields from the record. Default: the record.
 	RowPath string `yaml:"row_path"`
+	// Backfill, when set, reads the objects that exist from a list
+	// endpoint before the first window, for a Request that only reaches
+	// back so far (Stripe's events: 30 days); default none.
+	Backfill *Backfill `yaml:"backfill"`
+}
+
+// Backfill is a snapshot of the existing objects read from a list
+// endpoint as the initial sync: each listed object is op=r. Its start
+// (the earliest of now minus the lookback and, for a descending request,
+// the newest record's updated-at, in whole seconds) is recorded before
+// the first page is read, and the updates are read from there on once
+// the list is through, so a change made while it is read is not missed;
+// the snapshot's records carry the position (and updated_at) one
+// microsecond before the start, so those changes sort after them. The
+// page token commits with the records: a killed backfill resumes.
+type Backfill struct {
+	// Request lists the objects (templated as the object's Request; the
+	// window variables are empty). Required.
+	Request Request `yaml:"request"`
+	// RecordsPath, IDField (default "id") and Pagination: as for the
+	// object, for Request; the records are the rows (no RowPath).
+	RecordsPath string     `yaml:"records_path"`
+	IDField     string     `yaml:"id_field"`
+	Pagination  Pagination `yaml:"pagination"`
+}
+
+// Reconcile is delete detection by key reconciliation, for deletes an API
+// shows nowhere (Mailchimp's permanently deleted members, Salesforce's
+// records purged from the recycle bin): every Interval the object's
+// primary keys are listed, and each key the source emitted and has not
+// deleted that the listing lacks becomes op=d. The emitted keys are kept
+// in a compacted topic, _<prefix>.state.keys.<source>.<object>, written
+// in the same Kafka transaction as the records. The object's updates are
+// not polled while its listing is read, so a record created meanwhile is
+// not in that key set; a listing that fails or does not reach its last
+// page emits nothing.
+type Reconcile struct {
+	// Interval between reconciliations; default 6h. The first one runs
+	// an interval after the initial sync.
+	Interval time.Duration `yaml:"interval"`
+	// Request lists the keys (a keys-only request: fields=id, SELECT Id),
+	// templated as the object's Request with empty window variables.
+	// Required.
+	Request Request `yaml:"request"`
+	// RecordsPath, IDField (default the object's id_field) and Pagination
+	// (type default token): as for the object, for Request.
+	RecordsPath string     `yaml:"records_path"`
+	IDField     string     `yaml:"id_field"`
+	Pagination  Pagination `yaml:"pagination"`
+	// Verify, when set, is requested for each key the listing lacks
+	// (templated with .ID, the key): only a 404 or 410 answer makes it a
+	// delete, a 2xx keeps it, anything else ends the reconciliation
+	// without deletes. Required with offset, page and link pagination,
+	// whose pages shift when a record is deleted while they are read.
+	Verify *Request `yaml:"verify"`
 }
 
 // Ops maps the values of a record field to change operations.
@@ -254,6 +309,8 @@ type Deletes struct {
 	StatusField  string   `yaml:"status_field"`
 	StatusValue  string   `yaml:"status_value"`
 	StatusValues []string `yaml:"status_values"`
+	// Reconcile detects deletes by listing the keys periodically.
+	Reconcile *Reconcile `yaml:"reconcile"`
 }
 
 func (c *Config) defaults() {
@@ -310,6 +367,21 @@ func (c *Config) defaults() {
 				d.IDField = o.IDField
 			}
 			d.Pagination.defaults()
+			if rc := d.Reconcile; rc != nil {
+				if rc.Interval <= 0 {
+					rc.Interval = 6 * time.Hour
+				}
+				if rc.IDField == "" {
+					rc.IDField = o.IDField
+				}
+				rc.Pagination.defaults()
+			}
+		}
+		if b := o.Backfill; b != nil {
+			if b.IDField == "" {
+				b.IDField = "id"
+			}
+			b.Pagination.defaults()
 		}
 	}
 }
@@ -404,6 +476,26 @@ func (c *Config) Validate() error {
 			}
 			if (d.StatusField == "") != (d.StatusValue == "" && len(d.StatusValues) == 0) {
 				bad(p+".deletes.status_field", "status_field and status_value (or status_values) go together")
+			}
+			if rc := d.Reconcile; rc != nil {
+				rp := p + ".deletes.reconcile"
+				errs = append(errs, rc.Request.validate(rp+".request")...)
+				errs = append(errs, rc.Pagination.validate(rp+".pagination")...)
+				if rc.Request.Path == "" {
+					bad(rp+".request.path", "required: the request listing the keys")
+				}
+				if rc.Verify != nil {
+					errs = append(errs, rc.Verify.validate(rp+".verify")...)
+				} else if t := rc.Pagination.Type; t == "offset" || t == "page" || t == "link" {
+					bad(rp+".verify", "required with pagination type %s: a record deleted while the listing is read shifts the later ones to earlier pages, and a key it skips must be confirmed gone", t)
+				}
+			}
+		}
+		if b := o.Backfill; b != nil {
+			errs = append(errs, b.Request.validate(p+".backfill.request")...)
+			errs = append(errs, b.Pagination.validate(p+".backfill.pagination")...)
+			if b.Request.Path == "" {
+				bad(p+".backfill.request.path", "required: the request listing the objects")
 			}
 		}
 		if ops := o.Ops; ops != nil {

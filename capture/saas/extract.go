@@ -38,6 +38,8 @@ type vars struct {
 	// return the records updated exactly at Since with an id above
 	// CursorID (all of them when it is empty), in id order.
 	Tie bool
+	// ID is the key a reconciliation verifies (deletes.reconcile.verify).
+	ID string
 }
 
 func render(t *template.Template, v vars) (string, error) {

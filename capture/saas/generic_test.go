@@ -133,6 +133,17 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"unknown property type", func(c *Config) { c.Objects[0].Properties[0].Type = "money" }, `objects[0].properties[0].type: unknown "money"`},
 		{"reserved column", func(c *Config) { c.Objects[0].Properties[0].Column = "_raw" }, `objects[0].properties[0].column: column "_raw" is used twice`},
 		{"cap below the page", func(c *Config) { c.Objects[0].Pagination.MaxResults = 10 }, "objects[0].pagination.max_results: 10 is below the page limit 50"},
+		{"reconcile without a request", func(c *Config) { c.Objects[0].Deletes.Reconcile = &Reconcile{} }, "objects[0].deletes.reconcile.request.path: required"},
+		{"reconcile offset pages without verify", func(c *Config) {
+			c.Objects[0].Deletes.Reconcile = &Reconcile{Request: Request{Path: "/v1/ids"}, Pagination: Pagination{Type: "offset"}}
+		}, "objects[0].deletes.reconcile.verify: required with pagination type offset"},
+		{"reconcile bad verify", func(c *Config) {
+			c.Objects[0].Deletes.Reconcile = &Reconcile{Request: Request{Path: "/v1/ids"}, Pagination: Pagination{Type: "link"}, Verify: &Request{Path: "/v1/items/{{.ID"}}
+		}, "objects[0].deletes.reconcile.verify.path:"},
+		{"backfill without a request", func(c *Config) { c.Objects[0].Backfill = &Backfill{} }, "objects[0].backfill.request.path: required"},
+		{"backfill token paging without path", func(c *Config) {
+			c.Objects[0].Backfill = &Backfill{Request: Request{Path: "/v1/items"}, Pagination: Pagination{Type: "after_last"}}
+		}, "objects[0].backfill.pagination.token_path: required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +162,15 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	h := HubSpot{Name: "crm", Token: "t", Objects: []HubSpotObject{contacts}}.Config()
 	if err := h.Validate(); err != nil {
 		t.Fatalf("HubSpot profile: %v", err)
+	}
+	for _, p := range []Config{
+		Mailchimp{Name: "mc", APIKey: "k-us6", Lists: []MailchimpList{{ID: "l1", Name: "news"}}}.Config(),
+		Salesforce{Name: "sf", InstanceURL: "https://x.my.salesforce.com", Token: "t", Objects: []ProfileObject{{Type: "Account"}}}.Config(),
+		Stripe{Name: "st", APIKey: "sk", Objects: []ProfileObject{{Type: "customer"}, {Type: "checkout.session"}}}.Config(),
+	} {
+		if err := p.Validate(); err != nil {
+			t.Fatalf("%s profile: %v", p.System, err)
+		}
 	}
 }
 

@@ -10,6 +10,11 @@ import (
 // each list (audience) changed since the cursor (since_last_changed),
 // paged by offset and count (at most 1,000). Archived members are op=d;
 // unsubscribed and cleaned members are updates with their status.
+// Permanently deleted members ("delete-permanent") vanish from the list:
+// a key reconciliation every ReconcileInterval lists the member ids
+// (fields=members.id) and makes each member the list no longer holds
+// op=d, once a GET of it answers 404 (offset pages shift when a member
+// goes while they are read).
 type Mailchimp struct {
 	// Name is the source name. Required.
 	Name string `yaml:"name"`
@@ -20,6 +25,9 @@ type Mailchimp struct {
 	BaseURL string `yaml:"base_url"`
 	// Lists are the audiences read. Required.
 	Lists []MailchimpList `yaml:"lists"`
+	// ReconcileInterval is the time between key reconciliations; default
+	// 6h.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 	// Polling: defaults lookback 2m (since_last_changed excludes the
 	// time given, and last_changed has whole seconds), settle 1s, 5
 	// requests per second, 2 in flight (Mailchimp allows 10
@@ -69,7 +77,15 @@ func (m Mailchimp) Config() Config {
 			Cursor:       m.Polling.cursor("last_changed", "rfc3339", MailchimpDefaults),
 			Pagination:   Pagination{Type: "offset", Limit: mailchimpPage, Order: "unordered"},
 			Properties:   properties(l.Properties, l.Types),
-			Deletes:      &Deletes{StatusField: "status", StatusValue: "archived"},
+			Deletes: &Deletes{StatusField: "status", StatusValue: "archived", Reconcile: &Reconcile{
+				Interval: m.ReconcileInterval,
+				Request: Request{Path: "/3.0/lists/" + l.ID + "/members", Query: map[string]string{
+					"fields": "members.id,total_items", "count": "{{.Limit}}", "offset": "{{.Offset}}",
+				}},
+				RecordsPath: "members",
+				Pagination:  Pagination{Type: "offset", Limit: mailchimpPage},
+				Verify:      &Request{Path: "/3.0/lists/" + l.ID + "/members/{{.ID}}", Query: map[string]string{"fields": "id,status"}},
+			}},
 		})
 	}
 	return c

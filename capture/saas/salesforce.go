@@ -80,7 +80,11 @@ func tableName(typ string) string { return strings.ReplaceAll(strings.ToLower(ty
 // Salesforce configures the Salesforce profile: each sObject type is read
 // with a SOQL query on SystemModstamp (ties ordered by Id) through
 // queryAll, which returns deleted records too (IsDeleted: op=d), paged
-// with nextRecordsUrl.
+// with nextRecordsUrl. Records purged from the recycle bin (emptied, or
+// hard deleted) vanish from queryAll: a key reconciliation every
+// ReconcileInterval lists the ids (SELECT Id through queryAll, whose
+// query locator fixes the result set) and makes each record it no longer
+// holds op=d.
 type Salesforce struct {
 	// Name is the source name. Required.
 	Name string `yaml:"name"`
@@ -100,6 +104,9 @@ type Salesforce struct {
 	// SystemModstamp, CreatedDate and IsDeleted are always read).
 	// Required.
 	Objects []ProfileObject `yaml:"objects"`
+	// ReconcileInterval is the time between key reconciliations; default
+	// 6h.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 	// Polling: defaults lookback 2m (a long transaction commits with an
 	// earlier SystemModstamp), settle 10s, 2 requests per second, poll
 	// every minute; 403 REQUEST_LIMIT_EXCEEDED is retried.
@@ -165,7 +172,14 @@ func (s Salesforce) Config() Config {
 			// window starts a new query at its last SystemModstamp.
 			Pagination: Pagination{Type: "next_url", TokenPath: "nextRecordsUrl", Limit: 2000, ExpiringTokens: true},
 			Properties: properties(own, o.Types),
-			Deletes:    &Deletes{StatusField: "IsDeleted", StatusValue: "true"},
+			Deletes: &Deletes{StatusField: "IsDeleted", StatusValue: "true", Reconcile: &Reconcile{
+				Interval: s.ReconcileInterval,
+				Request: Request{Path: "/services/data/v" + s.APIVersion + "/queryAll", Query: map[string]string{
+					"q": "SELECT Id FROM " + o.Type + " ORDER BY Id",
+				}},
+				RecordsPath: "records",
+				Pagination:  Pagination{Type: "next_url", TokenPath: "nextRecordsUrl", Limit: 2000},
+			}},
 		})
 	}
 	return c

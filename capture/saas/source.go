@@ -55,6 +55,21 @@ type ObjectState struct {
 	// over the deletes endpoint in progress.
 	Deletes      Mark    `json:"deletes"`
 	DeleteWindow *Window `json:"delete_window,omitempty"`
+	// Backfill is the list endpoint read in progress (Object.Backfill).
+	Backfill *BackfillState `json:"backfill,omitempty"`
+	// Keys says the object's keys topic holds every key emitted
+	// (deletes.reconcile), and Reconciled is when the last complete
+	// reconciliation started (µs since the epoch).
+	Keys       bool  `json:"keys,omitempty"`
+	Reconciled int64 `json:"reconciled_us,omitempty"`
+}
+
+// BackfillState is the progress of a backfill: where the updates start
+// once it is through, and the next page.
+type BackfillState struct {
+	Start int64     `json:"start_us"`
+	Page  PageState `json:"page"`
+	Read  int       `json:"read"`
 }
 
 // Mark is a cursor: the last updated-at seen (µs since the epoch) with the
@@ -127,6 +142,14 @@ type Source struct {
 	// produced into the open transaction; returning true abandons the
 	// transaction and the client as a killed process would.
 	crash func() bool
+	// reconcileChunks counts the transactions of reconciliation deletes
+	// produced (tests crash at one), reconcileBatch is the most deletes
+	// one holds (default 1000).
+	reconcileChunks atomic.Int64
+	reconcileBatch  int
+	// reconciles counts the reconciliations committed through (the
+	// first one's deferral by an interval is not one).
+	reconciles atomic.Int64
 }
 
 // New returns a source; cfg is validated. kafkaOpts carry the brokers, TLS
@@ -148,6 +171,12 @@ func (s *Source) Status() any {
 	out := map[string]any{}
 	for name, st := range s.status {
 		o := map[string]any{"synced": st.Synced, "in_window": st.Window != nil}
+		if st.Backfill != nil {
+			o["backfill_read"] = st.Backfill.Read
+		}
+		if st.Reconciled > 0 {
+			o["reconciled"] = time.UnixMicro(st.Reconciled).UTC()
+		}
 		if st.Cursor.TS > 0 {
 			o["cursor"] = time.UnixMicro(st.Cursor.TS).UTC()
 		}
@@ -197,6 +226,14 @@ type object struct {
 	topic   string
 	enc     *schemas.Encoder
 	idField string
+	// Key reconciliation (deletes.reconcile): the listing and verify
+	// requests, the keys topic, and the last offset produced to each of
+	// its partitions (guarded by run.mu).
+	keys      *compiled
+	verify    *compiled
+	keysTopic string
+	keysEnd   map[int32]int64
+	backfill  *compiled
 }
 
 type compiled struct {
@@ -256,6 +293,12 @@ type run struct {
 
 func (s *Source) offsetsKey(object string) string { return "saas/" + s.cfg.Name + "/" + object }
 
+// keysTopic is the compacted topic of an object's emitted keys
+// (deletes.reconcile): _<prefix>.state.keys.<source>.<object>.
+func (s *Source) keysTopic(object string) string {
+	return topics.State(s.cfg.TopicPrefix, "keys."+topics.Part(s.cfg.Name)+"."+topics.Part(object))
+}
+
 func (s *Source) runOnce(ctx context.Context) error {
 	r := &run{Source: s, http: newClient(&s.cfg, s.log)}
 	cl, err := kgo.NewClient(append(s.kafkaOpts,
@@ -279,6 +322,24 @@ func (s *Source) runOnce(ctx context.Context) error {
 		}
 		if o.Deletes != nil && o.Deletes.Request != nil {
 			if ob.del, err = compile(*o.Deletes.Request); err != nil {
+				return permanent(err)
+			}
+		}
+		if o.Deletes != nil && o.Deletes.Reconcile != nil {
+			rc := o.Deletes.Reconcile
+			if ob.keys, err = compile(rc.Request); err != nil {
+				return permanent(err)
+			}
+			if rc.Verify != nil {
+				if ob.verify, err = compile(*rc.Verify); err != nil {
+					return permanent(err)
+				}
+			}
+			ob.keysTopic, ob.keysEnd = s.keysTopic(o.Name), map[int32]int64{}
+			specs = append(specs, kafka.TopicSpec{Name: ob.keysTopic, Partitions: s.cfg.Partitions, RF: s.cfg.RF, Compact: true})
+		}
+		if o.Backfill != nil {
+			if ob.backfill, err = compile(o.Backfill.Request); err != nil {
 				return permanent(err)
 			}
 		}
@@ -324,6 +385,11 @@ func (s *Source) runOnce(ctx context.Context) error {
 			}
 			s.log.Info("resuming from stored checkpoint", "object", ob.cfg.Name, "cursor", time.UnixMicro(st.Cursor.TS).UTC(), "mid_window", st.Window != nil)
 		}
+		if ob.keys != nil && !st.Keys {
+			if err := r.bootstrapKeys(ctx, ob, st, raw != nil); err != nil {
+				return err
+			}
+		}
 		states[ob.cfg.Name] = st
 		s.setStatus(ob.cfg.Name, st)
 	}
@@ -334,12 +400,25 @@ func (s *Source) runOnce(ctx context.Context) error {
 		for _, ob := range r.objs {
 			st := states[ob.cfg.Name]
 			g.Go(func() error {
+				if ob.backfill != nil && (st.Backfill != nil || (!st.Synced && st.Window == nil && st.Cursor.TS == 0)) {
+					if done, err := r.runBackfill(gctx, ob, st, deadline); err != nil || !done {
+						if err != nil {
+							err = fmt.Errorf("object %s backfill: %w", ob.cfg.Name, err)
+						}
+						return err
+					}
+				}
 				if err := r.pollUpdates(gctx, ob, st, deadline); err != nil {
 					return fmt.Errorf("object %s: %w", ob.cfg.Name, err)
 				}
 				if ob.del != nil {
 					if err := r.pollDeletes(gctx, ob, st, deadline); err != nil {
 						return fmt.Errorf("object %s deletes: %w", ob.cfg.Name, err)
+					}
+				}
+				if ob.keys != nil {
+					if err := r.reconcile(gctx, ob, st); err != nil {
+						return fmt.Errorf("object %s key reconciliation: %w", ob.cfg.Name, err)
 					}
 				}
 				return nil
@@ -363,7 +442,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 func (s *Source) setStatus(name string, st *ObjectState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.status[name] = ObjectState{Cursor: Mark{TS: st.Cursor.TS}, Synced: st.Synced, Window: st.Window}
+	s.status[name] = ObjectState{Cursor: Mark{TS: st.Cursor.TS}, Synced: st.Synced, Window: st.Window, Backfill: st.Backfill, Reconciled: st.Reconciled}
 }
 
 func initialPage(p Pagination) PageState {
@@ -442,11 +521,11 @@ func (r *run) pollUpdates(ctx context.Context, ob *object, st *ObjectState, dead
 			if err != nil {
 				return fmt.Errorf("record %s: %w", id, err)
 			}
-			kr, err := r.encode(ob, ch)
+			krs, err := r.encode(ob, ch)
 			if err != nil {
 				return err
 			}
-			out = append(out, kr)
+			out = append(out, krs...)
 			counts[ch.Op]++
 			switch {
 			case o.Pagination.unordered():
@@ -533,11 +612,11 @@ func (r *run) pollDeletes(ctx context.Context, ob *object, st *ObjectState, dead
 			if prev, ok := st.Deletes.Seen[id]; ok && prev >= ts {
 				continue
 			}
-			kr, err := r.encode(ob, r.deleteChange(ob, id, ts))
+			krs, err := r.encode(ob, r.deleteChange(ob, id, ts))
 			if err != nil {
 				return err
 			}
-			out = append(out, kr)
+			out = append(out, krs...)
 			n++
 			if st.Deletes.Seen == nil {
 				st.Deletes.Seen = map[string]int64{}
@@ -717,18 +796,9 @@ func (r *run) change(ob *object, st *ObjectState, rec any, id string, ts int64, 
 			return nil, fmt.Errorf("no row at %q", o.RowPath)
 		}
 	}
-	rawJSON, err := json.Marshal(obj)
+	row, err := r.row(ob, obj, id, ts)
 	if err != nil {
 		return nil, err
-	}
-	row := schemas.Row{"id": id, "updated_at": time.UnixMicro(ts).UTC(), "_raw": string(rawJSON)}
-	for i, p := range o.Properties {
-		v, _ := lookup(obj, p.Path)
-		val, err := propertyValue(v, p.Type, o.Cursor.Format)
-		if err != nil {
-			return nil, fmt.Errorf("property %s: %w", p.Path, err)
-		}
-		row[ob.fields[i]] = val
 	}
 	op := schemas.OpRead
 	switch {
@@ -749,6 +819,25 @@ func (r *run) change(ob *object, st *ObjectState, rec any, id string, ts int64, 
 	return &schemas.Change{Table: ob.table, Op: op, Key: schemas.Row{"id": id}, After: row, Source: r.sourceBlock(ob, ts)}, nil
 }
 
+// row is the after image of obj: id, updated_at (ts), the properties and
+// _raw.
+func (r *run) row(ob *object, obj any, id string, ts int64) (schemas.Row, error) {
+	rawJSON, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	row := schemas.Row{"id": id, "updated_at": time.UnixMicro(ts).UTC(), "_raw": string(rawJSON)}
+	for i, p := range ob.cfg.Properties {
+		v, _ := lookup(obj, p.Path)
+		val, err := propertyValue(v, p.Type, ob.cfg.Cursor.Format)
+		if err != nil {
+			return nil, fmt.Errorf("property %s: %w", p.Path, err)
+		}
+		row[ob.fields[i]] = val
+	}
+	return row, nil
+}
+
 func (r *run) deleteChange(ob *object, id string, ts int64) *schemas.Change {
 	return &schemas.Change{Table: ob.table, Op: schemas.OpDelete, Key: schemas.Row{"id": id}, Source: r.sourceBlock(ob, ts)}
 }
@@ -757,13 +846,24 @@ func (r *run) sourceBlock(ob *object, ts int64) schemas.Source {
 	return schemas.Source{System: r.cfg.System, Name: r.cfg.Name, Schema: r.cfg.System, Table: ob.cfg.Name, Position: position(ts), CommitMs: ts / 1000}
 }
 
-func (r *run) encode(ob *object, ch *schemas.Change) (*kgo.Record, error) {
+// encode returns the raw record of ch and, for an object whose keys are
+// reconciled, its keys topic record: the position for a live key, a
+// tombstone for a deleted one.
+func (r *run) encode(ob *object, ch *schemas.Change) ([]*kgo.Record, error) {
 	ch.TsMs = time.Now().UnixMilli()
 	k, v, err := ob.enc.Encode(ch)
 	if err != nil {
 		return nil, permanent(fmt.Errorf("encode %s %v: %w", ob.cfg.Name, ch.Key["id"], err))
 	}
-	return &kgo.Record{Topic: ob.topic, Key: k, Value: v}, nil
+	out := []*kgo.Record{{Topic: ob.topic, Key: k, Value: v}}
+	if ob.keysTopic != "" {
+		kr := &kgo.Record{Topic: ob.keysTopic, Key: []byte(fmt.Sprint(ch.Key["id"]))}
+		if ch.Op != schemas.OpDelete {
+			kr.Value = []byte(ch.Source.Position)
+		}
+		out = append(out, kr)
+	}
+	return out, nil
 }
 
 // fetch requests one page of w and returns its records and where the next
@@ -777,36 +877,12 @@ func (r *run) fetch(ctx context.Context, c *compiled, p Pagination, recordsPath 
 	if w.Tie {
 		v.CursorID = w.TieAfter
 	}
-	var target string
+	target, body, err := r.request(c, v)
+	if err != nil {
+		return nil, nil, err
+	}
 	if (p.Type == "link" || p.Type == "next_url") && w.Page.URL != "" {
 		target = w.Page.URL
-	} else {
-		path, err := render(c.path, v)
-		if err != nil {
-			return nil, nil, permanent(fmt.Errorf("request path template: %w", err))
-		}
-		q := url.Values{}
-		for k, t := range c.query {
-			s, err := render(t, v)
-			if err != nil {
-				return nil, nil, permanent(fmt.Errorf("request query %s template: %w", k, err))
-			}
-			if s != "" {
-				q.Set(k, s)
-			}
-		}
-		target = strings.TrimRight(r.cfg.BaseURL, "/") + path
-		if len(q) > 0 {
-			target += "?" + q.Encode()
-		}
-	}
-	var body []byte
-	if c.hasBdy {
-		s, err := render(c.body, v)
-		if err != nil {
-			return nil, nil, permanent(fmt.Errorf("request body template: %w", err))
-		}
-		body = []byte(s)
 	}
 	res, err := r.http.do(ctx, c.method, target, body)
 	if err != nil {
@@ -873,6 +949,36 @@ func (r *run) fetch(ctx context.Context, c *compiled, p Pagination, recordsPath 
 		}
 	}
 	return recs, next, nil
+}
+
+// request renders c's URL and body with v.
+func (r *run) request(c *compiled, v vars) (target string, body []byte, err error) {
+	path, err := render(c.path, v)
+	if err != nil {
+		return "", nil, permanent(fmt.Errorf("request path template: %w", err))
+	}
+	q := url.Values{}
+	for k, t := range c.query {
+		s, err := render(t, v)
+		if err != nil {
+			return "", nil, permanent(fmt.Errorf("request query %s template: %w", k, err))
+		}
+		if s != "" {
+			q.Set(k, s)
+		}
+	}
+	target = strings.TrimRight(r.cfg.BaseURL, "/") + path
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	if c.hasBdy {
+		s, err := render(c.body, v)
+		if err != nil {
+			return "", nil, permanent(fmt.Errorf("request body template: %w", err))
+		}
+		body = []byte(s)
+	}
+	return target, body, nil
 }
 
 // sameHost resolves a next page URL against the request URL and refuses
@@ -948,8 +1054,14 @@ func (r *run) commit(ctx context.Context, ob *object, st *ObjectState, recs []*k
 		defer cancel()
 		return errors.Join(err, r.cl.AbortBufferedRecords(actx), r.cl.EndTransaction(actx, kgo.TryAbort))
 	}
-	if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	res := r.cl.ProduceSync(ctx, recs...)
+	if err := res.FirstErr(); err != nil {
 		return fail(fmt.Errorf("produce records of %s: %w", ob.cfg.Name, err))
+	}
+	for _, pr := range res {
+		if pr.Record.Topic == ob.keysTopic {
+			ob.keysEnd[pr.Record.Partition] = max(ob.keysEnd[pr.Record.Partition], pr.Record.Offset)
+		}
 	}
 	if r.crash != nil && r.crash() {
 		return errCrashed

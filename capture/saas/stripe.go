@@ -1,14 +1,20 @@
 package saas
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Stripe configures the Stripe profile: each object type is read from
 // the events API (/v1/events) in windows of their created time moving
 // forward, each window paged with starting_after until has_more is false;
 // an event's data.object is the row, <type>.created, .updated and
-// .deleted events are op c, u and d. Stripe keeps events 30 days: the
-// initial sync reads the objects that changed in that time, and a source
-// stopped for longer misses the changes of the days it was down.
+// .deleted events are op c, u and d. Stripe keeps events 30 days, so the
+// initial sync is a backfill from the type's list endpoint
+// (GET /v1/customers?limit=100&starting_after=…): every existing object
+// is op=r, and the events are read forward from where the backfill
+// started. A source stopped for longer than 30 days misses the changes
+// of the days it was down.
 type Stripe struct {
 	// Name is the source name. Required.
 	Name string `yaml:"name"`
@@ -26,6 +32,12 @@ type Stripe struct {
 	// second (Stripe allows 100 in live mode, 25 in test mode), poll
 	// every minute.
 	Polling `yaml:",inline"`
+}
+
+// StripeListPath is the list endpoint of an object type:
+// /v1/customers, /v1/checkout/sessions.
+func StripeListPath(typ string) string {
+	return "/v1/" + strings.ReplaceAll(typ, ".", "/") + "s"
 }
 
 // StripeDefaults are the Stripe profile's defaults.
@@ -56,6 +68,15 @@ func (s Stripe) Config() Config {
 			Pagination:  Pagination{Type: "after_last", TokenPath: "id", MorePath: "has_more", Limit: 100, Order: "descending"},
 			Ops:         &Ops{Field: "type", Values: map[string]string{created: "c", updated: "u", deleted: "d"}},
 			Properties:  properties(o.Properties, o.Types),
+		}
+		list := map[string]string{"limit": "{{.Limit}}", "starting_after": "{{.PageToken}}"}
+		if o.Type == "subscription" {
+			list["status"] = "all" // canceled ones are listed only so
+		}
+		obj.Backfill = &Backfill{
+			Request:     Request{Path: StripeListPath(o.Type), Query: list},
+			RecordsPath: "data",
+			Pagination:  Pagination{Type: "after_last", TokenPath: "id", MorePath: "has_more", Limit: 100},
 		}
 		c.Objects = append(c.Objects, obj)
 	}

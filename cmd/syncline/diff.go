@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 	"syncline/internal/pipeline"
 	"syncline/internal/reconcile"
 	"syncline/schemas"
-	"syncline/sink/hubspot"
 )
 
 // exitError ends the process with code; an empty message prints nothing.
@@ -81,16 +81,21 @@ the pipeline's Kafka and schema registry (with the embedded default, a running
 'syncline run' on kafka.embedded.listen and registry.listen). Run diff again
 to confirm once the sink has applied them.
 
-For a hubspot sink, diff reads the sink's ledger from Kafka (its changelog:
-per record the object id and the values last written) and asks HubSpot for
-those objects (batch/read, 100 per call): objects missing at HubSpot
-(deleted or merged there), objects whose mapped properties differ from the
-ledger (edited at HubSpot since), and objects of deleted records HubSpot holds
-again (extra). --repair sends one repair record per differing object to the
-repair topic: the running sink corrects its ledger to what HubSpot holds and
-writes back exactly the properties that differ (re-creating missing objects,
-archiving extra ones) in its own transaction; objects that match are not
-touched. Both need the pipeline's Kafka. rest sinks cannot be compared.
+For a hubspot, stripe, salesforce or mailchimp sink, diff reads the sink's
+ledger from Kafka (its changelog: per record the object id and the values
+last written) and asks the provider for those objects (HubSpot batch/read,
+100 per call; Salesforce sObject collections retrieve, 200 per call; Stripe
+GET /v1/customers/{id} and Mailchimp GET /lists/{list}/members/{hash}, a few
+at a time; all paced and retried like the sink's calls): objects missing
+there (deleted, merged or archived), objects whose mapped fields differ from
+the ledger (edited there since), and objects of deleted records the provider
+holds again (extra). --repair sends one repair record per differing object to
+the repair topic: the running sink corrects its ledger to what the provider
+holds and writes back exactly the fields that differ (re-creating missing
+objects, deleting or archiving extra ones) in its own transaction; objects
+that match are not touched. Both need the pipeline's Kafka. A rest sink is
+compared the same way when it has a read request (rest.read: a GET of one
+record by {id}).
 
 Exit status: 0 when in sync, 1 when rows differ, 2 on errors.`,
 		Args: cobra.ArbitraryArgs,
@@ -109,16 +114,16 @@ Exit status: 0 when in sync, 1 when rows differ, 2 on errors.`,
 			if err != nil {
 				return &exitError{diffFailed, err}
 			}
-			switch sink.Type {
-			case config.SinkHubSpot:
+			switch {
+			case slices.Contains(saasSinkTypes, sink.Type) || (sink.Type == config.SinkREST && sink.REST.Read.Path != ""):
 				if len(args) > 0 {
-					return &exitError{diffFailed, fmt.Errorf("sink %s is a hubspot sink: diff compares its %s objects as a whole, without TABLE arguments", sink.Name, sink.HubSpot.ObjectType)}
+					return &exitError{diffFailed, fmt.Errorf("sink %s is a %s sink: diff compares its objects as a whole, without TABLE arguments", sink.Name, sink.Type)}
 				}
 				ctx, stop := signalContext()
 				defer stop()
 				return runSaaSDiff(ctx, cmd.OutOrStdout(), cfg, sink, settle, repair, output == "json")
-			case config.SinkREST:
-				return &exitError{diffFailed, fmt.Errorf("sink %s: diff cannot compare rest sinks: the sink's API is only written to (no endpoint to read records back is configured)", sink.Name)}
+			case sink.Type == config.SinkREST:
+				return &exitError{diffFailed, fmt.Errorf("sink %s: diff cannot compare this rest sink: it has no read request; set sinks[].rest.read: {path: ...} (a GET of one record by {id})", sink.Name)}
 			}
 			tables, err := reconcile.Tables(cfg, sink, args)
 			if err != nil {
@@ -227,21 +232,16 @@ func writeReport(out io.Writer, sink string, drift, failed int, results any) err
 	return nil
 }
 
-// runSaaSDiff compares (and repairs) a hubspot sink with HubSpot and
-// prints the report in the shape of the warehouse diff's.
+// runSaaSDiff compares (and repairs) a SaaS sink (saasSinkTypes) with
+// its provider and prints the report in the shape of the warehouse
+// diff's.
 func runSaaSDiff(ctx context.Context, out io.Writer, cfg *config.Config, sink config.Sink, settle time.Duration, repair, asJSON bool) error {
 	log := newLogger(cfg.Log.SlogLevel(), cfg.Log.Format)
-	hc := pipeline.HubSpotConfig(cfg, sink, pipeline.Options{})
-	rd, err := hubspot.NewReader(hc, nil, log)
+	d, err := saasDiff(cfg, sink, settle, log)
 	if err != nil {
 		return &exitError{diffFailed, err}
 	}
-	kopts, _, err := pipeline.OperatorClients(cfg)
-	if err != nil {
-		return &exitError{diffFailed, err}
-	}
-	d := &reconcile.SaaSDiff{Sink: sink.Name, Object: "hubspot " + hc.ObjectType, KeyField: hc.IDProperty, TopicPrefix: cfg.Kafka.TopicPrefix,
-		IgnoreDeletes: hc.DeleteMode == hubspot.DeleteIgnore, Kafka: kopts, Reader: rd, Settle: settle, Log: log}
+	kopts := d.Kafka
 	res, err := d.Compare(ctx)
 	if err != nil {
 		res = &reconcile.SaaSResult{Result: &reconcile.Result{Table: d.Object, Sink: sink.Name,
@@ -277,7 +277,7 @@ func runSaaSDiff(ctx context.Context, out io.Writer, cfg *config.Config, sink co
 				fmt.Fprintf(out, "  ... and %d more differing properties (--output json lists all)\n", len(res.Properties)-i)
 				break
 			}
-			fmt.Fprintf(out, "  %s=%s %s: ledger %q, HubSpot %q\n", hc.IDProperty, p.Key[0], p.Property, p.Ledger, p.Provider)
+			fmt.Fprintf(out, "  %s=%s %s: ledger %q, %s %q\n", d.KeyField, p.Key[0], p.Property, p.Ledger, d.Provider, p.Provider)
 		}
 	}
 	switch {

@@ -579,7 +579,8 @@ type Sink struct {
 
 	// System names the source that reads the system a SaaS sink writes
 	// (two-way sync): values of golden records that came from it are not
-	// sent back to it. Optional; hubspot and rest sinks.
+	// sent back to it. Optional; SaaS sinks, and required for a postgres
+	// sink with write_back (the entity source whose rows the table holds).
 	System string `yaml:"system"`
 	// BatchSize is the maximum number of rows per write. Default 1000; at
 	// least 1.
@@ -626,6 +627,11 @@ type Sink struct {
 	// more (capped at 500) batch subscribes; dsn, schema, delete_mode,
 	// truncate, audit and reconcile do not apply (saas_sinks.go).
 	Mailchimp MailchimpSink `yaml:"mailchimp"`
+	// WriteBack makes a sink of type postgres write an entity's golden
+	// records back into one of its source tables (two-way sync with a
+	// database); see SinkWriteBack. schema is then where the sink keeps
+	// its offsets and ledger tables.
+	WriteBack SinkWriteBack `yaml:"write_back"`
 	// Retry configures the retry queue of a SaaS sink (hubspot, rest, stripe)
 	// (rows the provider refused for a transient reason); see SinkRetry.
 	Retry SinkRetry `yaml:"retry"`

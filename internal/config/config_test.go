@@ -117,8 +117,9 @@ func TestLoad(t *testing.T) {
 				saasSource("sfdc", SourceSalesforce, func(s *Source) {
 					s.Salesforce = SalesforceSource{
 						InstanceURL: "https://acme.my.salesforce.com", APIVersion: "61.0", Token: "00Dexample!token",
-						Objects:     []SaaSObject{{Type: "Account", Properties: []string{"Name", "AnnualRevenue:float64", "Owner.Email"}}},
-						SaaSPolling: SaaSPolling{PollInterval: 2 * time.Minute, Lookback: 5 * time.Minute, Settle: 30 * time.Second, RequestsPerSecond: 1},
+						Objects:           []SaaSObject{{Type: "Account", Properties: []string{"Name", "AnnualRevenue:float64", "Owner.Email"}}},
+						ReconcileInterval: 12 * time.Hour,
+						SaaSPolling:       SaaSPolling{PollInterval: 2 * time.Minute, Lookback: 5 * time.Minute, Settle: 30 * time.Second, RequestsPerSecond: 1},
 					}
 				}),
 				saasSource("payments", SourceStripe, func(s *Source) {
@@ -141,8 +142,9 @@ func TestLoad(t *testing.T) {
 				saasSource("email", SourceMailchimp, func(s *Source) {
 					s.Mailchimp = MailchimpSource{
 						APIKey: "0123456789abcdef0123456789abcdef-us6", BaseURL: "https://us6.api.mailchimp.com",
-						Lists:       []MailchimpList{{ID: "a1b2c3d4e5", Name: "newsletter", Properties: []string{"email_address", "status", "merge_fields.FNAME"}}},
-						SaaSPolling: SaaSPolling{PollInterval: 5 * time.Minute, Lookback: 10 * time.Minute, Settle: 5 * time.Second, RequestsPerSecond: 5},
+						Lists:             []MailchimpList{{ID: "a1b2c3d4e5", Name: "newsletter", Properties: []string{"email_address", "status", "merge_fields.FNAME"}}},
+						ReconcileInterval: 12 * time.Hour,
+						SaaSPolling:       SaaSPolling{PollInterval: 5 * time.Minute, Lookback: 10 * time.Minute, Settle: 5 * time.Second, RequestsPerSecond: 5},
 					}
 				}),
 				saasSource("shop", SourceHTTP, func(s *Source) { s.HTTP = fullHTTPSource() }),
@@ -202,6 +204,7 @@ func TestLoad(t *testing.T) {
 				REST: RESTSink{
 					BaseURL: "https://api.example.com", Auth: RESTAuth{Type: "basic", Username: "syncline", Password: "example-password"},
 					IDField: "id", Upsert: RESTRequest{Method: "PUT", Path: "/v1/customers/{id}"}, Delete: RESTRequest{Method: "DELETE", Path: "/v1/customers/{id}"},
+					Read: RESTRequest{Method: "GET", Path: "/v1/customers/{id}"},
 					Fields: []HubSpotSinkProperty{
 						{Name: "id", From: "id"},
 						{Name: "email", From: "email", Transform: "email", Required: true},
@@ -253,6 +256,14 @@ func TestLoad(t *testing.T) {
 					},
 					DeleteMode: "archive", RequestsPerSecond: 20, MaxConcurrent: 3,
 				},
+			}, {
+				Name: "app_back", Type: SinkPostgres, DSN: "postgres://syncline_writer:w-pass@db:5432/app", Schema: "syncline",
+				From: []string{"entity.contact"}, System: "app",
+				BatchSize: 1000, BatchTimeout: 500 * time.Millisecond, DeleteMode: DeleteHard, Truncate: TruncateApply,
+				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
+				WriteBack: SinkWriteBack{Table: "public.customers", Key: "id", Insert: true, Columns: []HubSpotSinkProperty{
+					{Name: "name", From: "name"}, {Name: "email", From: "email", Transform: "email"},
+				}},
 			}},
 			Entities: []entities.Spec{{
 				Name: "contact", Shards: 2,

@@ -107,7 +107,8 @@ func (c HTTPCursor) StartTime() time.Time {
 }
 
 // HTTPDeletes is the deletes block of an http object: a status field in
-// the records, an endpoint listing deleted (archived) records, or both.
+// the records, an endpoint listing deleted (archived) records, a periodic
+// key reconciliation, or several of them.
 type HTTPDeletes struct {
 	// StatusField and StatusValues: a record whose status field holds one
 	// of the values is a delete.
@@ -122,6 +123,10 @@ type HTTPDeletes struct {
 	IDField        string          `yaml:"id_field"`
 	DeletedAtField string          `yaml:"deleted_at_field"`
 	Pagination     saas.Pagination `yaml:"pagination"`
+	// Reconcile lists every key periodically; the keys emitted that the
+	// listing lacks are deletes (interval, request, records_path,
+	// id_field, pagination, verify).
+	Reconcile *saas.Reconcile `yaml:"reconcile"`
 }
 
 // IsSet reports whether the http block is present.
@@ -324,8 +329,11 @@ func (v *validator) httpObject(op string, o HTTPObject) {
 	v.httpPagination(op+".pagination", o.Pagination)
 	if d := o.Deletes; d != nil {
 		dp := op + ".deletes"
-		if d.StatusField == "" && d.Request == nil {
-			v.errorf(dp, "set status_field with status_values, or request (an endpoint listing deleted records)")
+		if d.StatusField == "" && d.Request == nil && d.Reconcile == nil {
+			v.errorf(dp, "set status_field with status_values, request (an endpoint listing deleted records), or reconcile (a periodic listing of every key)")
+		}
+		if rc := d.Reconcile; rc != nil {
+			v.httpReconcile(dp+".reconcile", *rc)
 		}
 		if d.StatusField != "" {
 			v.dotPath(dp+".status_field", d.StatusField)
@@ -367,6 +375,27 @@ func (v *validator) httpObject(op string, o HTTPObject) {
 				v.errorf(op+".ops.values."+k, "%q: use c (create), u (update) or d (delete)", val)
 			}
 		}
+	}
+}
+
+func (v *validator) httpReconcile(key string, rc saas.Reconcile) {
+	if rc.Interval < 0 || (rc.Interval > 0 && rc.Interval < time.Minute) {
+		v.errorf(key+".interval", "%s: use 1m or more (each reconciliation lists every key); default 6h", rc.Interval)
+	}
+	if rc.Request.Path == "" {
+		v.errorf(key+".request.path", "required: the request listing every key, for example request: {path: /v1/items, query: {fields: id, offset: \"{{.Offset}}\"}}")
+	}
+	v.httpRequest(key+".request", rc.Request)
+	v.dotPath(key+".records_path", rc.RecordsPath)
+	v.dotPath(key+".id_field", rc.IDField)
+	v.httpPagination(key+".pagination", rc.Pagination)
+	if rc.Verify != nil {
+		if rc.Verify.Path == "" {
+			v.errorf(key+".verify.path", "required: the request of one record, templated with {{.ID}}, for example /v1/items/{{.ID}}")
+		}
+		v.httpRequest(key+".verify", *rc.Verify)
+	} else if t := rc.Pagination.Type; t == "offset" || t == "page" || t == "link" {
+		v.errorf(key+".verify", "required with pagination type %s: a record deleted while the keys are listed shifts the later ones to pages already read, so a key the listing lacks is confirmed gone by a request of its own, for example verify: {path: /v1/items/{{.ID}}}", t)
 	}
 }
 

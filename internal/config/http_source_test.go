@@ -30,6 +30,11 @@ func fullHTTPSource() HTTPSource {
 				StatusField: "order.status", StatusValues: []string{"deleted", "voided"},
 				Request:     &saas.Request{Path: "/v2/orders/deleted", Query: map[string]string{"limit": "{{.Limit}}", "page": "{{.Page}}"}},
 				RecordsPath: "deleted", IDField: "id", DeletedAtField: "deleted_at", Pagination: saas.Pagination{Type: "page", Limit: 50},
+				Reconcile: &saas.Reconcile{
+					Interval: 12 * time.Hour, Request: saas.Request{Path: "/v2/orders/ids", Query: map[string]string{"offset": "{{.Offset}}", "limit": "{{.Limit}}"}},
+					RecordsPath: "ids", IDField: "order_id", Pagination: saas.Pagination{Type: "offset", Limit: 1000},
+					Verify: &saas.Request{Path: "/v2/orders/{{.ID}}"},
+				},
 			},
 			Ops: &saas.Ops{Field: "order.event", Values: map[string]string{"created": "c", "updated": "u", "deleted": "d"}},
 		}},
@@ -167,7 +172,7 @@ sources:
           records_path: "bad path"
           cursor: {field: updated_at}
           pagination: {max_results: 10, limit: 50, order: sideways}
-          deletes: {request: {path: "/deleted/{{if}}"}, pagination: {type: token}}
+          deletes: {request: {path: "/deleted/{{if}}"}, pagination: {type: token}, reconcile: {interval: 30s, pagination: {type: offset}}}
           ops: {values: {created: x}}
         - name: items2
           id_fields: [tenant]
@@ -225,8 +230,11 @@ sources:
 			"sources[0].http.objects[0].cursor.lookback: must not be negative",
 			`sources[0].http.objects[0].pagination.type: unknown "cursor"; use token, next_url, after_last, offset, page, link or none`,
 			"sources[0].http.objects[0].deletes.status_field: required with status_values: the dot path of the status field",
-			"sources[0].http.objects[0].deletes: set status_field with status_values, or request (an endpoint listing deleted records)",
+			"sources[0].http.objects[0].deletes: set status_field with status_values, request (an endpoint listing deleted records), or reconcile (a periodic listing of every key)",
 			"sources[0].http.objects[0].deletes.records_path: only with deletes.request",
+			"sources[0].http.objects[1].deletes.reconcile.interval: 30s: use 1m or more (each reconciliation lists every key); default 6h",
+			`sources[0].http.objects[1].deletes.reconcile.request.path: required: the request listing every key, for example request: {path: /v1/items, query: {fields: id, offset: "{{.Offset}}"}}`,
+			"sources[0].http.objects[1].deletes.reconcile.verify: required with pagination type offset: a record deleted while the keys are listed shifts the later ones to pages already read, so a key the listing lacks is confirmed gone by a request of its own, for example verify: {path: /v1/items/{{.ID}}}",
 			"sources[0].http.objects[1].id_fields: set id_field (one field) or id_fields (a composite key), not both",
 			`sources[0].http.objects[1].id_fields[1]: "b c" is not a dot path (field names joined by '.')`,
 			`sources[0].http.objects[1].records_path: "bad path" is not a dot path (field names joined by '.')`,
@@ -240,7 +248,7 @@ sources:
 			`sources[0].http.objects[1].ops.values.created: "x": use c (create), u (update) or d (delete)`,
 			`sources[0].http.objects[2].name: duplicate object "items2" (also objects[1])`,
 			"sources[0].http.objects[2].id_fields: a composite key needs two or more fields; for one, write id_field: tenant",
-			"sources[0].http.objects[2].deletes: set status_field with status_values, or request (an endpoint listing deleted records)",
+			"sources[0].http.objects[2].deletes: set status_field with status_values, request (an endpoint listing deleted records), or reconcile (a periodic listing of every key)",
 			"sources[1].http: required for a source of type http, for example:\n  http:\n    base_url: https://api.example.com\n    auth: {type: bearer, token: ${API_TOKEN}}\n    objects:\n      - name: items\n        request: {path: /v1/items, query: {updated_since: \"{{.Since}}\"}}\n        records_path: data\n        cursor: {field: updated_at}\n        pagination: {type: offset}",
 			"sources[2].hubspot: only allowed for sources of type hubspot",
 			`sources[2].http.auth.type: unknown "digest"; use none, bearer, api_key, basic or oauth2`,

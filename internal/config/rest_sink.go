@@ -43,6 +43,9 @@ type RESTSink struct {
 	// Delete is the request that deletes one; without it deletes are
 	// ignored.
 	Delete RESTRequest `yaml:"delete"`
+	// Read is the request that reads one record back (GET, path with
+	// {id}), for syncline diff; without it the sink cannot be compared.
+	Read RESTRequest `yaml:"read"`
 	// Fields map body fields to columns or constants. Required.
 	Fields []HubSpotSinkProperty `yaml:"fields"`
 	// IdempotencyHeader carries a key derived from (topic, key,
@@ -87,7 +90,7 @@ type RESTRequest struct {
 
 // IsSet reports whether the rest block is present.
 func (r RESTSink) IsSet() bool {
-	return r.BaseURL != "" || r.Auth != (RESTAuth{}) || r.IDField != "" || r.Upsert != (RESTRequest{}) || r.Delete != (RESTRequest{}) ||
+	return r.BaseURL != "" || r.Auth != (RESTAuth{}) || r.IDField != "" || r.Upsert != (RESTRequest{}) || r.Delete != (RESTRequest{}) || r.Read != (RESTRequest{}) ||
 		len(r.Fields) > 0 || r.IdempotencyHeader != "" || len(r.Headers) > 0 || r.RequestsPerSecond != 0 || r.Timeout != 0
 }
 
@@ -100,6 +103,9 @@ var (
 func (v *validator) sinkSystem(p string, s Sink) {
 	if s.System == "" {
 		return
+	}
+	if s.WriteBack.IsSet() && s.Type == SinkPostgres {
+		return // checked by writeBack
 	}
 	if !s.Type.saas() {
 		v.errorf(p+".system", "only for sinks of type %s (the source that reads the system the sink writes)", listOf(saasSinkTypes))
@@ -216,6 +222,9 @@ func (v *validator) restSink(p string, s Sink) {
 		}
 		v.restRequest(rp+".delete", r.Delete, map[string]int{r.IDField: 0})
 	}
+	if r.Read != (RESTRequest{}) {
+		v.restRead(rp+".read", r.Read, r.IDField)
+	}
 	if r.IdempotencyHeader != "" && !validHeaderName(r.IdempotencyHeader) {
 		v.errorf(rp+".idempotency_header", "%q is not a header name", r.IdempotencyHeader)
 	}
@@ -251,6 +260,31 @@ func (v *validator) restRequest(p string, r RESTRequest, fields map[string]int) 
 		if _, ok := fields[ph[1]]; !ok && ph[1] != "id" {
 			v.errorf(p+".path", "placeholder {%s} is not a mapped field", ph[1])
 		}
+	}
+}
+
+// restRead checks the read request of a rest sink: one record by {id}.
+func (v *validator) restRead(p string, r RESTRequest, idField string) {
+	if r.Method != "" && !strings.EqualFold(r.Method, http.MethodGet) {
+		v.errorf(p+".method", "%q: a read is a GET", r.Method)
+	}
+	if r.BatchField != "" {
+		v.errorf(p+".batch_field", "a read takes one record per request; remove batch_field")
+	}
+	switch {
+	case r.Path == "":
+		v.errorf(p+".path", "required when read is set, for example read: {path: /v1/customers/{id}}")
+	case !strings.HasPrefix(r.Path, "/"):
+		v.errorf(p+".path", "%q must start with /", r.Path)
+	}
+	phs := restPlaceholderRE.FindAllStringSubmatch(r.Path, -1)
+	for _, ph := range phs {
+		if ph[1] != "id" && ph[1] != idField {
+			v.errorf(p+".path", "placeholder {%s}: only {id} is known for a read", ph[1])
+		}
+	}
+	if r.Path != "" && len(phs) == 0 {
+		v.errorf(p+".path", "%q has no {id}: a read names the record", r.Path)
 	}
 }
 

@@ -53,13 +53,16 @@ type SalesforceSource struct {
 	// Objects are the sObject types (Account, Contact, Invoice__c; the
 	// table is the name in lower case: salesforce.account), their
 	// properties field API names. Required.
-	Objects     []SaaSObject `yaml:"objects"`
-	SaaSPolling `yaml:",inline"`
+	Objects []SaaSObject `yaml:"objects"`
+	// ReconcileInterval is the time between key reconciliations, which
+	// find the records purged from the recycle bin; default 6h.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	SaaSPolling       `yaml:",inline"`
 }
 
 // IsSet reports whether the salesforce block is present.
 func (s SalesforceSource) IsSet() bool {
-	return s.InstanceURL != "" || s.APIVersion != "" || s.Token.IsSet() || len(s.Objects) > 0 || s.SaaSPolling.isSet()
+	return s.InstanceURL != "" || s.APIVersion != "" || s.Token.IsSet() || len(s.Objects) > 0 || s.ReconcileInterval != 0 || s.SaaSPolling.isSet()
 }
 
 // StripeSource is the stripe block of a source of type stripe.
@@ -109,8 +112,11 @@ type MailchimpSource struct {
 	// BaseURL default https://<dc>.api.mailchimp.com.
 	BaseURL string `yaml:"base_url"`
 	// Lists are the audiences whose members are read. Required.
-	Lists       []MailchimpList `yaml:"lists"`
-	SaaSPolling `yaml:",inline"`
+	Lists []MailchimpList `yaml:"lists"`
+	// ReconcileInterval is the time between key reconciliations, which
+	// find the permanently deleted members; default 6h.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	SaaSPolling       `yaml:",inline"`
 }
 
 // MailchimpList is one audience of a mailchimp source.
@@ -125,7 +131,7 @@ type MailchimpList struct {
 
 // IsSet reports whether the mailchimp block is present.
 func (s MailchimpSource) IsSet() bool {
-	return s.APIKey.IsSet() || s.BaseURL != "" || len(s.Lists) > 0 || s.SaaSPolling.isSet()
+	return s.APIKey.IsSet() || s.BaseURL != "" || len(s.Lists) > 0 || s.ReconcileInterval != 0 || s.SaaSPolling.isSet()
 }
 
 // SaaSTables returns the tables of a salesforce, stripe, zendesk or
@@ -211,6 +217,7 @@ func (v *validator) saasProfiles(p string, s Source) bool {
 		}
 		v.secret(bp+".token", c.Token, "an OAuth access token, for example token: ${SALESFORCE_TOKEN}")
 		v.saasObjects(bp+".objects", c.Objects, "an sObject API name such as Account or Invoice__c", sobjectRE.MatchString, fieldRE)
+		v.reconcileInterval(bp+".reconcile_interval", c.ReconcileInterval)
 		v.saasPolling(bp, c.SaaSPolling)
 	case SourceStripe:
 		c := s.Stripe
@@ -277,9 +284,18 @@ func (v *validator) saasProfiles(p string, s Source) bool {
 			}
 			v.saasProperties(lp, l.Properties, pathRE)
 		}
+		v.reconcileInterval(bp+".reconcile_interval", c.ReconcileInterval)
 		v.saasPolling(bp, c.SaaSPolling)
 	}
 	return true
+}
+
+// reconcileInterval checks the time between key reconciliations (0: the
+// default); each lists every key, so less than a minute is a mistake.
+func (v *validator) reconcileInterval(key string, d time.Duration) {
+	if d < 0 || (d > 0 && d < time.Minute) {
+		v.errorf(key, "%s: use 1m or more (each reconciliation lists every key); default 6h", d)
+	}
 }
 
 func (v *validator) baseURL(key, raw string, required bool) {

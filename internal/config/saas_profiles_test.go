@@ -75,6 +75,7 @@ sources:
       instance_url: ftp://x
       api_version: v61
       lookback: -1s
+      reconcile_interval: 30s
       objects: [{type: "Account; DROP", properties: ["Name", "Name", "Bad Field", "id"]}]
   - name: pay
     type: stripe
@@ -85,7 +86,7 @@ sources:
     zendesk: {api_token: t, objects: [{type: tickets, properties: ["x:money"]}, {type: views}]}
   - name: mc
     type: mailchimp
-    mailchimp: {api_key: nodc, lists: [{id: A-1, name: news}, {id: a1, name: news}]}
+    mailchimp: {api_key: nodc, lists: [{id: A-1, name: news}, {id: a1, name: news}], reconcile_interval: -1h}
   - name: sf2
     type: salesforce
 sinks:
@@ -101,6 +102,7 @@ sinks:
 			`sources[0].salesforce.api_version: "v61" is not an API version`,
 			"sources[0].salesforce.token: required",
 			"sources[0].salesforce.lookback: must not be negative",
+			"sources[0].salesforce.reconcile_interval: 30s: use 1m or more",
 			`sources[0].salesforce.objects[0].type: "Account; DROP" is not an sObject API name`,
 			`sources[0].salesforce.objects[0].properties[1]: duplicate property "Name"`,
 			`sources[0].salesforce.objects[0].properties[2]: "Bad Field" is not a field path`,
@@ -114,6 +116,7 @@ sinks:
 			`sources[2].zendesk.objects[0].properties[0]: unknown type "money"`,
 			`sources[2].zendesk.objects[1].type: "views" is not tickets or users`,
 			"sources[3].mailchimp.api_key: does not end in a data center",
+			"sources[3].mailchimp.reconcile_interval: -1h0m0s: use 1m or more",
 			`sources[3].mailchimp.lists[0].id: "A-1" is not a list id`,
 			`sources[3].mailchimp.lists[1].name: duplicate name "news"`,
 			"sources[4].salesforce: required for a source of type salesforce",

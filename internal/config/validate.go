@@ -388,6 +388,7 @@ func (v *validator) sinks(sinks []Sink) {
 		}
 		v.saasSinkBlocks(p, s)
 		v.sinkRetry(p, s)
+		v.writeBack(p, s)
 		switch s.Type {
 		case SinkHubSpot:
 			v.hubspotSink(p, s)

@@ -44,6 +44,7 @@ func httpSourceConfig(s config.Source) saas.Config {
 			obj.Deletes = &saas.Deletes{
 				StatusField: d.StatusField, StatusValues: d.StatusValues,
 				Request: d.Request, RecordsPath: d.RecordsPath, IDField: d.IDField, DeletedAtField: d.DeletedAtField, Pagination: d.Pagination,
+				Reconcile: d.Reconcile,
 			}
 		}
 		if len(o.IDFields) > 0 {

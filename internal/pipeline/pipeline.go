@@ -454,9 +454,18 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 				wc.Tables = append(wc.Tables, warehouse.TableRef{Source: "entity", Schema: "entity", Table: name})
 				wc.Topics = append(wc.Topics, entities.Topic(prefix, name))
 			}
+			if wb := s.WriteBack; wb.IsSet() {
+				t := wb.WriteBackTable()
+				wc.WriteBack = &warehouse.WriteBack{Schema: t.Schema, Table: t.Name, Key: wb.Key, System: s.System,
+					Insert: wb.Insert, Columns: fieldMapping(wb.Columns)}
+			}
 			sk, err := warehouse.New(wc, gopts, serde, dlq.New(topics.DLQ(prefix), prod, m), m, log)
 			if err != nil {
 				return nil, closers, fmt.Errorf("sink %s: %w", s.Name, err)
+			}
+			if wc.WriteBack != nil {
+				comps = append(comps, named{"sink " + s.Name, sk})
+				continue
 			}
 			if err := sk.SetRepairTopic(reconcile.RepairTopic(prefix, s.Name)); err != nil {
 				return nil, closers, err

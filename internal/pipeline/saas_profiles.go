@@ -62,7 +62,7 @@ func salesforceConfig(s config.Source) saas.Config {
 	b := s.Salesforce
 	return saas.Salesforce{
 		Name: s.Name, InstanceURL: b.InstanceURL, APIVersion: b.APIVersion, Token: b.Token.Value(),
-		Objects: profileObjects(b.Objects), Polling: polling(b.SaaSPolling),
+		Objects: profileObjects(b.Objects), ReconcileInterval: b.ReconcileInterval, Polling: polling(b.SaaSPolling),
 	}.Config()
 }
 
@@ -81,7 +81,7 @@ func zendeskConfig(s config.Source) saas.Config {
 
 func mailchimpConfig(s config.Source) saas.Config {
 	b := s.Mailchimp
-	p := saas.Mailchimp{Name: s.Name, APIKey: b.APIKey.Value(), BaseURL: b.BaseURL, Polling: polling(b.SaaSPolling)}
+	p := saas.Mailchimp{Name: s.Name, APIKey: b.APIKey.Value(), BaseURL: b.BaseURL, ReconcileInterval: b.ReconcileInterval, Polling: polling(b.SaaSPolling)}
 	for _, l := range b.Lists {
 		o := profileObject(l.Name, l.Properties)
 		p.Lists = append(p.Lists, saas.MailchimpList{ID: l.ID, Name: l.Name, Properties: o.Properties, Types: o.Types})

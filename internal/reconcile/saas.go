@@ -10,16 +10,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"syncline/sink/hubspot"
 	sinksaas "syncline/sink/saas"
 	"syncline/transform/state"
 )
 
-// SaaS sinks (HubSpot) are compared differently from warehouse tables:
-// the sink's ledger (its changelog, _<prefix>.state.sink.<name>) says per
-// record which object it wrote and the value of every mapped property as
-// of the last change applied, and the provider is asked, by object id
-// (batch/read, 100 ids per call), what it holds of those objects now:
+// SaaS sinks (hubspot, stripe, salesforce, mailchimp; rest with a read
+// request) are compared differently from warehouse tables: the sink's
+// ledger (its changelog, _<prefix>.state.sink.<name>) says per record
+// which object it wrote and the value of every mapped property as of the
+// last change applied, and the provider is asked, by object id, what it
+// holds of those objects now (through the sink package's
+// sinksaas.Reader: HubSpot batch/read, 100 ids per call; Salesforce
+// sObject collections retrieve, 200 per call; Stripe GET
+// /v1/customers/{id}, Mailchimp GET /lists/{list}/members/{hash} and the
+// rest sink's read request, one per call, a few at a time):
 //
 //   - missing: the ledger has a live record whose object the provider
 //     does not hold (deleted or merged there);
@@ -37,25 +41,20 @@ import (
 // or past retention). A record whose last change was parked in the DLQ or
 // waits in the retry queue is compared as of the change before it.
 
-// SaaSReader reads what a provider holds; *hubspot.Reader implements it.
-type SaaSReader interface {
-	ReadIDs(ctx context.Context, ids []string) (map[string]hubspot.Object, error)
-	ReadKeys(ctx context.Context, keys []string) (map[string]hubspot.Object, error)
-	// Key is a key field value as the provider compares it.
-	Key(v string) string
-}
-
 // SaaSDiff compares one SaaS sink with its provider.
 type SaaSDiff struct {
-	Sink        string // the sink's name
-	Object      string // what the result is labelled ("hubspot contacts")
-	KeyField    string // id_property
+	Sink     string // the sink's name
+	Object   string // what the result is labelled ("hubspot contacts")
+	Provider string // the provider's name in messages ("HubSpot")
+	// KeyField is the mapped field that identifies a record at the
+	// provider (id_property, key_field, external_id_field, email_field).
+	KeyField    string
 	TopicPrefix string
 	// IgnoreDeletes: the sink leaves objects of deleted records (no
 	// extra objects are looked for).
 	IgnoreDeletes bool
 	Kafka         []kgo.Opt
-	Reader        SaaSReader
+	Reader        sinksaas.Reader
 	// Settle is how long to wait before the differing records are checked
 	// again (ledger and provider); 0: no second pass.
 	Settle time.Duration
@@ -184,7 +183,7 @@ func (d *SaaSDiff) check(ctx context.Context, recs []sinksaas.LedgerRecord) ([]f
 	if err != nil {
 		return nil, 0, err
 	}
-	keys := map[string]hubspot.Object{}
+	keys := map[string]sinksaas.Object{}
 	if len(byKey) > 0 {
 		if keys, err = d.Reader.ReadKeys(ctx, byKey); err != nil {
 			return nil, 0, err
@@ -212,7 +211,7 @@ func (d *SaaSDiff) check(ctx context.Context, recs []sinksaas.LedgerRecord) ([]f
 			continue
 		}
 		key := []string{keyOr(e.Props[d.KeyField], e.ID)}
-		var o hubspot.Object
+		var o sinksaas.Object
 		var ok bool
 		if e.ID != "" {
 			o, ok = ids[e.ID]

@@ -15,12 +15,10 @@ import (
 
 // Object is what HubSpot holds of one object: its id and the values of
 // the mapped properties (a property HubSpot has no value for is "").
-type Object struct {
-	ID    string
-	Props map[string]string
-}
+type Object = sinksaas.Object
 
-// Reader reads the objects a sink wrote, for syncline diff: batch/read
+// Reader reads the objects a sink wrote, for syncline diff (a
+// sinksaas.Reader): batch/read
 // (at most batch_size ids per call) with the mapped properties, paced and
 // retried like the sink's calls. It needs no state directory.
 type Reader struct {

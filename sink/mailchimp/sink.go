@@ -75,13 +75,19 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 
 func (s *writer) wire(eng *sinksaas.Engine) {
 	s.eng = eng
-	s.http = saas.NewHTTPClient(saas.Config{
-		// Basic authentication, any user name and the key.
-		Auth:           saas.Auth{Type: "api_key", Header: "Authorization", Key: "Basic " + base64.StdEncoding.EncodeToString([]byte("syncline:"+s.cfg.APIKey))},
-		RateLimit:      saas.RateLimit{RequestsPerSecond: s.cfg.RequestsPerSecond, Burst: s.cfg.MaxConcurrent, MaxConcurrent: s.cfg.MaxConcurrent},
-		Retry:          saas.Retry{MaxAttempts: s.cfg.MaxAttempts, InitialBackoff: s.cfg.InitialBackoff, MaxBackoff: s.cfg.MaxBackoff},
-		RequestTimeout: s.cfg.RequestTimeout,
-	}, eng.Log())
+	s.http = httpClient(s.cfg, eng.Log())
+}
+
+// httpClient is the sink's (and its Reader's) client: basic
+// authentication with any user name and the key, the pacing and the cap
+// on connections, retries of 429 and 5xx.
+func httpClient(cfg Config, log *slog.Logger) *saas.HTTPClient {
+	return saas.NewHTTPClient(saas.Config{
+		Auth:           saas.Auth{Type: "api_key", Header: "Authorization", Key: "Basic " + base64.StdEncoding.EncodeToString([]byte("syncline:"+cfg.APIKey))},
+		RateLimit:      saas.RateLimit{RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.MaxConcurrent, MaxConcurrent: cfg.MaxConcurrent},
+		Retry:          saas.Retry{MaxAttempts: cfg.MaxAttempts, InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff},
+		RequestTimeout: cfg.RequestTimeout,
+	}, log)
 }
 
 type writer struct {

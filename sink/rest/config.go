@@ -50,8 +50,11 @@ type Config struct {
 	IDField string
 	// Fields maps body fields to their source (sink/saas mapping).
 	Fields map[string]sinksaas.Property
-	// Upsert is required; Delete without a Path ignores deletes.
-	Upsert, Delete Request
+	// Upsert is required; Delete without a Path ignores deletes. Read
+	// (method GET, a Path with {id}, no BatchField) reads one record
+	// back for syncline diff (Reader); without a Path the sink cannot be
+	// compared.
+	Upsert, Delete, Read Request
 	// IdempotencyHeader default Idempotency-Key.
 	IdempotencyHeader string
 	Headers           []Header
@@ -123,6 +126,24 @@ func (c Config) withDefaults() (Config, error) {
 		c.Delete.Method = http.MethodDelete
 	}
 	c.Upsert.Method, c.Delete.Method = strings.ToUpper(c.Upsert.Method), strings.ToUpper(c.Delete.Method)
+	if c.Read.Path != "" {
+		if c.Read.Method == "" {
+			c.Read.Method = http.MethodGet
+		}
+		c.Read.Method = strings.ToUpper(c.Read.Method)
+		if c.Read.Method != http.MethodGet || c.Read.BatchField != "" {
+			return c, errf("read: a GET of one record (method GET, no batch_field)")
+		}
+		phs := placeholderRE.FindAllStringSubmatch(c.Read.Path, -1)
+		if len(phs) == 0 {
+			return c, errf("read.path %q has no {id}", c.Read.Path)
+		}
+		for _, m := range phs {
+			if m[1] != "id" && m[1] != c.IDField {
+				return c, errf("read.path: only {id} is known for a read")
+			}
+		}
+	}
 	for _, r := range []struct {
 		what string
 		req  Request

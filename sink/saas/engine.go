@@ -766,33 +766,63 @@ func (w *work) addAttempt(r *kgo.Record, attempt int) {
 }
 
 // echoes returns the properties of a golden record whose values came from
-// the sink's own system (EngineConfig.System), by the record's
-// _provenance column.
+// the sink's own system (EngineConfig.System).
 func (e *Engine) echoes(ch *schemas.Change) map[string]bool {
-	if e.cfg.System == "" || ch.Table == nil || ch.Table.Source != "entity" {
-		return nil
+	return Echoes(ch, e.cfg.System, e.cfg.Fields)
+}
+
+// GoldenColumn returns the text of column name of a golden record's after
+// image ("" when ch is not a golden record or lacks it).
+func GoldenColumn(ch *schemas.Change, name string) string {
+	if ch.Table == nil || ch.Table.Source != "entity" {
+		return ""
 	}
-	col, ok := ch.Table.Column("_provenance")
+	col, ok := ch.Table.Column(name)
 	if !ok {
 		for _, c := range ch.Table.Columns {
-			if c.Name == "_provenance" {
+			if c.Name == name {
 				col, ok = c, true
 			}
 		}
 	}
+	if !ok {
+		return ""
+	}
 	raw, _ := ch.After[col.Field].(string)
-	if !ok || raw == "" {
+	return raw
+}
+
+// FieldSource is where a golden field's value came from.
+type FieldSource struct {
+	Source string `json:"source"`
+	Key    string `json:"key"`
+}
+
+// GoldenProvenance returns the _provenance column of a golden record by
+// field (nil when ch is not one).
+func GoldenProvenance(ch *schemas.Change) map[string]FieldSource {
+	raw := GoldenColumn(ch, "_provenance")
+	if raw == "" {
 		return nil
 	}
-	var prov map[string]struct {
-		Source string `json:"source"`
-	}
+	var prov map[string]FieldSource
 	if json.Unmarshal([]byte(raw), &prov) != nil {
 		return nil
 	}
+	return prov
+}
+
+// Echoes returns the mapped fields of a golden record whose values came
+// from system, by the record's _provenance column: what the system itself
+// holds, not to be written back to it (two-way sync).
+func Echoes(ch *schemas.Change, system string, fields map[string]Property) map[string]bool {
+	if system == "" {
+		return nil
+	}
+	prov := GoldenProvenance(ch)
 	var out map[string]bool
-	for name, f := range e.cfg.Fields {
-		if f.From != "" && prov[f.From].Source == e.cfg.System {
+	for name, f := range fields {
+		if f.From != "" && prov[f.From].Source == system {
 			if out == nil {
 				out = map[string]bool{}
 			}

@@ -5,10 +5,10 @@ import (
 	"sync"
 )
 
-// Parallel calls fn for each op with at most n calls at a time, for APIs
-// that take one record per call. It returns the first error of fn (the
-// calls not started by then are not made) or ctx's error.
-func Parallel(ctx context.Context, ops []*Op, n int, fn func(context.Context, *Op) error) error {
+// Parallel calls fn for each op (or id, see ReadEach) with at most n calls
+// at a time, for APIs that take one record per call. It returns the first
+// error of fn (the calls not started by then are not made) or ctx's error.
+func Parallel[T any](ctx context.Context, ops []T, n int, fn func(context.Context, T) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -16,7 +16,7 @@ func Parallel(ctx context.Context, ops []*Op, n int, fn func(context.Context, *O
 		mu    sync.Mutex
 		first error
 	)
-	next := make(chan *Op)
+	next := make(chan T)
 	for range max(n, 1) {
 		wg.Add(1)
 		go func() {

@@ -82,12 +82,18 @@ func New(cfg Config, kafkaOpts []kgo.Opt, serde *schemas.Serde, m *metrics.Metri
 
 func (s *writer) wire(eng *sinksaas.Engine) {
 	s.eng = eng
-	s.http = saas.NewHTTPClient(saas.Config{
-		Auth:           saas.Auth{Type: "bearer", Token: s.cfg.AccessToken},
-		RateLimit:      saas.RateLimit{RequestsPerSecond: s.cfg.RequestsPerSecond, Burst: s.cfg.Burst, MaxConcurrent: 1},
-		Retry:          saas.Retry{MaxAttempts: s.cfg.MaxAttempts, InitialBackoff: s.cfg.InitialBackoff, MaxBackoff: s.cfg.MaxBackoff, RetryOn: []string{limitCode}},
-		RequestTimeout: s.cfg.RequestTimeout,
-	}, eng.Log())
+	s.http = httpClient(s.cfg, eng.Log())
+}
+
+// httpClient is the sink's (and its Reader's) client: the bearer token,
+// the pacing, and retries of 429, 5xx and REQUEST_LIMIT_EXCEEDED.
+func httpClient(cfg Config, log *slog.Logger) *saas.HTTPClient {
+	return saas.NewHTTPClient(saas.Config{
+		Auth:           saas.Auth{Type: "bearer", Token: cfg.AccessToken},
+		RateLimit:      saas.RateLimit{RequestsPerSecond: cfg.RequestsPerSecond, Burst: cfg.Burst, MaxConcurrent: 1},
+		Retry:          saas.Retry{MaxAttempts: cfg.MaxAttempts, InitialBackoff: cfg.InitialBackoff, MaxBackoff: cfg.MaxBackoff, RetryOn: []string{limitCode}},
+		RequestTimeout: cfg.RequestTimeout,
+	}, log)
 }
 
 type writer struct {

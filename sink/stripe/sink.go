@@ -19,6 +19,10 @@
 //     second customer.
 //   - A delete deletes the ledger's customer (DELETE /v1/customers/{id});
 //     a record never written has nothing to delete (not_found).
+//   - A repair of a customer deleted at Stripe (the ledger knows the
+//     record but holds no customer id, see sink/saas Repair) is one POST
+//     /v1/customers with its fields under the repair's key, the same for
+//     every delivery of the repair record.
 //
 // Every POST carries an Idempotency-Key: for updates the key of the
 // change, derived from (topic, record key, source position) by
@@ -108,8 +112,30 @@ func (s *writer) write(ctx context.Context, op *sinksaas.Op) error {
 			return err
 		}
 		// Deleted at Stripe: create the customer anew, all fields.
+		return s.create(ctx, op)
+	}
+	if op.Prev != nil {
+		// The ledger knows the record but holds no customer for it (a
+		// repair of one deleted at Stripe, see sink/saas Repair): one
+		// create with its fields, under the op's own key (a repair's is
+		// the same for every delivery of the repair record).
+		return s.createWith(ctx, op, op.Send, op.IdempotencyKey)
 	}
 	return s.create(ctx, op)
+}
+
+// createWith creates a customer with fields under key.
+func (s *writer) createWith(ctx context.Context, op *sinksaas.Op, fields map[string]string, key string) error {
+	obj, err := s.call(ctx, op, "create", http.MethodPost, "/v1/customers", form(fields), key)
+	if err != nil || op.Outcome != sinksaas.Pending {
+		return err
+	}
+	id, _ := obj["id"].(string)
+	if id == "" {
+		return fmt.Errorf("stripe create answer has no id")
+	}
+	op.Wrote(id)
+	return nil
 }
 
 // create creates the customer of a record: an empty customer under the

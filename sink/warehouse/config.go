@@ -52,6 +52,11 @@ type Config struct {
 	AuditRetention time.Duration
 	// AuditPruneEvery is how often pruning runs; default 10 minutes.
 	AuditPruneEvery time.Duration
+	// WriteBack, when set, writes the golden records of the one entity in
+	// Tables into the rows of an existing table instead of keeping a
+	// table of them (see WriteBack). Schema then holds only the sink's
+	// offsets and ledger; there is no audit log.
+	WriteBack *WriteBack
 }
 
 // Defaults used when the Config leaves a field zero.
@@ -94,6 +99,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if len(c.Tables) != len(c.Topics) {
 		return c, fmt.Errorf("warehouse sink %q: %d tables but %d topics", c.Name, len(c.Tables), len(c.Topics))
+	}
+	if c.WriteBack != nil {
+		if err := c.WriteBack.check(c.Name); err != nil {
+			return c, err
+		}
+		if len(c.Tables) != 1 || c.Tables[0].Source != "entity" {
+			return c, fmt.Errorf("warehouse sink %q: write-back reads exactly one entity", c.Name)
+		}
+		c.AuditOff = true
 	}
 	byName := map[string]TableRef{}
 	byTopic := map[string]TableRef{}

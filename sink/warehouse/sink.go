@@ -70,6 +70,9 @@ type Sink struct {
 
 	// repairTopic, when set, is consumed too (see SetRepairTopic).
 	repairTopic string
+
+	// wb is the write-back table (Config.WriteBack), loaded on connect.
+	wb *wbTable
 }
 
 // New validates cfg and returns a sink. Nothing is connected until Run.
@@ -349,6 +352,18 @@ func (s *Sink) process(ctx context.Context, recs []*kgo.Record) error {
 	if err := s.connect(actx); err != nil {
 		return err
 	}
+	if s.cfg.WriteBack != nil {
+		res, err := s.applyWriteBack(actx, p, false)
+		if err != nil && classify(err) == classRow {
+			s.log.Warn("the database rejected a written-back value; writing the batch row by row to isolate it", "err", err)
+			res, err = s.applyWriteBack(actx, p, true)
+		}
+		if err != nil {
+			return err
+		}
+		s.committed(p, res)
+		return nil
+	}
 	stopped := false
 	for _, u := range p.tables {
 		if stopped && s.isStopped(u.tgt) {
@@ -458,18 +473,7 @@ func (s *Sink) applyTx(ctx context.Context, p *plan, isolate bool) (applyResult,
 			res.rows += n
 		}
 	}
-	// Park before committing: if the commit fails, the retry parks again
-	// (the DLQ is at-least-once); if parking fails, nothing is committed
-	// and nothing is lost.
-	for _, pr := range append(append([]parkedRec{}, p.parked...), res.rejected...) {
-		if err := s.dlq.Park(ctx, s.stage, pr.reason, pr.err, pr.rec); err != nil {
-			return res, err
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return res, fmt.Errorf("commit: %w", err)
-	}
-	return res, nil
+	return res, s.parkAndCommit(ctx, tx, p.parked, res.rejected)
 }
 
 // committed records a committed batch: the new stored offsets, metrics, and
@@ -635,6 +639,12 @@ func (s *Sink) connect(ctx context.Context) error {
 		conn.Close(context.WithoutCancel(cctx))
 		return err
 	}
+	if s.cfg.WriteBack != nil {
+		if err := s.prepareWriteBack(cctx, conn); err != nil {
+			conn.Close(context.WithoutCancel(cctx))
+			return err
+		}
+	}
 	s.conn = conn
 	return nil
 }
@@ -666,4 +676,20 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// parkAndCommit parks the batch's invalid and rejected records, then
+// commits tx. Parking comes first: if the commit fails, the retry parks
+// again (the DLQ is at-least-once); if parking fails, nothing is
+// committed and nothing is lost.
+func (s *Sink) parkAndCommit(ctx context.Context, tx pgx.Tx, parked, rejected []parkedRec) error {
+	for _, pr := range append(append([]parkedRec{}, parked...), rejected...) {
+		if err := s.dlq.Park(ctx, s.stage, pr.reason, pr.err, pr.rec); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }

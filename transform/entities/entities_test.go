@@ -233,6 +233,25 @@ func (e *env) golden() (alive map[string]string, merged map[string]string) {
 	return alive, merged
 }
 
+// versions counts the golden records of id on the entity topic.
+func (e *env) versions(id string) int {
+	e.t.Helper()
+	n := 0
+	err := kafka.ReadAll(context.Background(), e.k.Opts(), entities.Topic(prefix, "contact"), func(r *kgo.Record) {
+		ch, err := e.serde.Decode(context.Background(), r.Key, r.Value)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if fmt.Sprint(ch.Key["id"]) == id {
+			n++
+		}
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
 func show(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -330,6 +349,35 @@ func TestSeedScenarios(t *testing.T) {
 		})
 		if !has(alive, "app:1", "name=Jane Crm-Doe") {
 			t.Errorf("golden app:1 = %s; want the crm's later name", alive["app:1"])
+		}
+	})
+
+	t.Run("a losing edit emits the unchanged golden record again, for two-way sync to write back", func(t *testing.T) {
+		// The app's name, edited at 5.5 s (and back at 5.6 s), loses to the
+		// crm's of 6 s: the app's row disagrees with the golden record,
+		// which must be emitted again each time so that a write-back sink
+		// corrects the row.
+		for i, name := range []string{"Jane Older", "Jane App-Doe"} {
+			before := e.versions("app:1")
+			e.appRow(1, "jane.doe@example.com", name, "100.00", "platinum", time.Duration(5500+100*i)*time.Millisecond)
+			deadline := time.Now().Add(60 * time.Second)
+			for e.versions("app:1") == before {
+				if time.Now().After(deadline) {
+					t.Fatalf("golden app:1 not emitted again after a losing edit to %q (still %d versions)", name, before)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if alive, _ := e.golden(); !has(alive, "app:1", "name=Jane Crm-Doe") {
+				t.Errorf("golden app:1 = %s; want the crm's later name kept", alive["app:1"])
+			}
+		}
+		// A change that agrees with the golden record emits nothing.
+		n := e.versions("app:1")
+		e.crmRow(501, "jane.doe@example.com", "Jane Crm-Doe", "(415) 555-0199", "SQL", "enterprise", nil, 6*time.Second)
+		e.appRow(2, "other@example.com", "Other", "1.00", "basic", 5600*time.Millisecond) // a marker: processed after the crm row
+		e.waitFor("marker processed", func(a, _ map[string]string) bool { return has(a, "app:2", "name=Other") })
+		if got := e.versions("app:1"); got != n {
+			t.Errorf("golden app:1 emitted %d more times for a redelivered crm row", got-n)
 		}
 	})
 

@@ -506,7 +506,7 @@ func (b *batch) change(ctx context.Context, e *Entity, u state.Unit, r *kgo.Reco
 			return err
 		}
 	}
-	if out.Delta != nil || en.new || joined || len(ids) > 1 {
+	if out.Delta != nil || out.Diverged || en.new || joined || len(ids) > 1 {
 		if err := b.emit(ctx, e, u, en, ch.CommitMs); err != nil && !b.parkUnencodable(ctx, err, r) {
 			return err
 		}

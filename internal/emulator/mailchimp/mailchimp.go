@@ -8,9 +8,16 @@
 //     since_last_changed keeps members changed strictly after the time,
 //     and last_changed has whole seconds, so members sharing the last
 //     timestamp a poll saw are lost by a cursor without a lookback.
+//   - fields= (and exclude_fields=) keep (drop) the dot paths listed,
+//     members.id,total_items for a keys-only listing.
 //   - Member statuses subscribed, unsubscribed, cleaned, pending and
 //     archived (archived members stay listed with status "archived");
-//     a permanently deleted member disappears.
+//     a permanently deleted member (POST …/members/{hash}/actions/
+//     delete-permanent → 204, or DeletePermanent) disappears, and the
+//     members listed after it move one offset down; its GET (read.go)
+//     is 404.
+//   - OnRequest picks the fault of a request by what it asks (a page of
+//     a listing, say), for tests.
 //   - Basic authentication with any user name and the API key (401 "API
 //     Key Invalid" otherwise).
 //   - The limit of simultaneous connections (10) answered with 429 and
@@ -28,6 +35,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +85,7 @@ type Server struct {
 	inFlight int
 	stats    Stats
 	w        writeState
+	onReq    func(*http.Request) faults.Kind
 }
 
 // New returns an emulator.
@@ -181,13 +190,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.inFlight++
+	hook := s.onReq
 	s.mu.Unlock()
+	f := s.Next()
+	if hook != nil {
+		if k := hook(r); k != "" {
+			f = k
+		}
+	}
 	defer func() {
 		s.mu.Lock()
 		s.inFlight--
 		s.mu.Unlock()
 	}()
-	faults.Serve(w, r, s.Next(), s.opts.SlowDelay, func(w http.ResponseWriter, k faults.Kind) {
+	faults.Serve(w, r, f, s.opts.SlowDelay, func(w http.ResponseWriter, k faults.Kind) {
 		if k == faults.Limit {
 			tooMany(w)
 			return
@@ -202,11 +218,107 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if ok && s.write(w, r, list, tail) {
 		return
 	}
+	hash, isMember := strings.CutPrefix(tail, "members/")
+	if h, ok := strings.CutSuffix(hash, "/actions/delete-permanent"); ok && isMember && r.Method == http.MethodPost {
+		if err := s.DeletePermanent(list, h); err != nil {
+			problem(w, http.StatusNotFound, "Resource Not Found", "The requested resource could not be found.")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if !ok || tail != "members" || r.Method != http.MethodGet {
 		problem(w, http.StatusNotFound, "Resource Not Found", "The requested resource could not be found.")
 		return
 	}
 	s.members(w, r, list)
+}
+
+// OnRequest sets a hook that picks the fault of each request (its
+// answer wins over the injected faults; "" for none); nil removes it.
+func (s *Server) OnRequest(hook func(*http.Request) faults.Kind) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onReq = hook
+}
+
+// DeletePermanent removes a member from list for good: it is listed no
+// more, and its GET is 404.
+func (s *Server) DeletePermanent(list, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lists[list][id] == nil {
+		return fmt.Errorf("no member %s in list %s", id, list)
+	}
+	delete(s.lists[list], id)
+	return nil
+}
+
+func memberJSON(list string, m *Member) map[string]any {
+	return map[string]any{
+		"id": m.ID, "email_address": m.Email, "unique_email_id": m.ID[:10], "contact_id": m.ID[:20], "email_type": "html",
+		"status": m.Status, "merge_fields": m.MergeFields, "timestamp_opt": mcTime(m.OptedIn), "last_changed": mcTime(m.LastChanged),
+		"list_id": list, "full_name": fmt.Sprint(m.MergeFields["FNAME"]),
+	}
+}
+
+// partial applies the fields and exclude_fields parameters to a
+// response.
+func partial(q url.Values, v map[string]any) map[string]any {
+	split := func(s string) [][]string {
+		var out [][]string
+		for f := range strings.SplitSeq(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, strings.Split(f, "."))
+			}
+		}
+		return out
+	}
+	if f := split(q.Get("fields")); len(f) > 0 {
+		v = pick(v, f, true).(map[string]any)
+	}
+	if f := split(q.Get("exclude_fields")); len(f) > 0 {
+		v = pick(v, f, false).(map[string]any)
+	}
+	return v
+}
+
+// pick keeps (keep) or drops the paths of v; a path through an array
+// applies to each element.
+func pick(v any, paths [][]string, keep bool) any {
+	switch x := v.(type) {
+	case []map[string]any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = pick(e, paths, keep)
+		}
+		return out
+	case map[string]any:
+		sub := map[string][][]string{}
+		whole := map[string]bool{}
+		for _, p := range paths {
+			if len(p) == 1 {
+				whole[p[0]] = true
+			} else {
+				sub[p[0]] = append(sub[p[0]], p[1:])
+			}
+		}
+		out := map[string]any{}
+		for k, e := range x {
+			switch {
+			case whole[k]:
+				if keep {
+					out[k] = e
+				}
+			case sub[k] != nil:
+				out[k] = pick(e, sub[k], keep)
+			case !keep:
+				out[k] = e
+			}
+		}
+		return out
+	}
+	return v
 }
 
 func mcTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05+00:00") }
@@ -256,13 +368,8 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request, list string) {
 	slices.SortFunc(all, func(a, b *Member) int { return a.seq - b.seq })
 	out := []map[string]any{}
 	for i := offset; i < len(all) && i < offset+count; i++ {
-		m := all[i]
-		out = append(out, map[string]any{
-			"id": m.ID, "email_address": m.Email, "unique_email_id": m.ID[:10], "contact_id": m.ID[:20], "email_type": "html",
-			"status": m.Status, "merge_fields": m.MergeFields, "timestamp_opt": mcTime(m.OptedIn), "last_changed": mcTime(m.LastChanged),
-			"list_id": list, "full_name": fmt.Sprint(m.MergeFields["FNAME"]),
-		})
+		out = append(out, memberJSON(list, all[i]))
 	}
 	s.stats.Rows += len(out)
-	faults.WriteJSON(w, http.StatusOK, map[string]any{"members": out, "list_id": list, "total_items": len(all), "_links": []any{}})
+	faults.WriteJSON(w, http.StatusOK, partial(q, map[string]any{"members": out, "list_id": list, "total_items": len(all), "_links": []any{}}))
 }

@@ -55,6 +55,7 @@ type writeState struct {
 	forgotten map[string]bool     // lower-cased emails
 	stats     WriteStats
 	last      map[string]map[string]any // list/hash -> body of the last write
+	reads     ReadStats                 // read.go
 }
 
 // AddList creates an empty list.
@@ -115,10 +116,15 @@ type memberIn struct {
 // refusal is why a member write was refused.
 type refusal struct{ title, detail, field string }
 
-// write serves the write endpoints; false for a request that is not one.
+// write serves the write endpoints and the reads of read.go; false for a
+// request that is none of them.
 func (s *Server) write(w http.ResponseWriter, r *http.Request, list, tail string) bool {
 	hash, isMember := strings.CutPrefix(tail, "members/")
 	switch {
+	case tail == "" && r.Method == http.MethodGet:
+		s.getList(w, r, list)
+	case isMember && hash != "" && !strings.Contains(hash, "/") && r.Method == http.MethodGet:
+		s.getMember(w, r, list, hash)
 	case tail == "" && r.Method == http.MethodPost:
 		s.batch(w, r, list)
 	case isMember && hash != "" && r.Method == http.MethodPut:

@@ -82,6 +82,7 @@ type writeState struct {
 	refuse  map[string]int    // id -> status
 	last    map[string]Record // collection/id -> fields of the last write
 	coll    string            // of the write being applied
+	reads   int               // read.go
 }
 
 // LastWrite returns the fields the last write of a record carried (nil if
@@ -196,6 +197,10 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
 		return
 	}
+	if r.Method == http.MethodGet {
+		s.readRecord(w, coll, id) // read.go
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
 	if err != nil {
 		return
@@ -203,12 +208,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	fp := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
 
-	s.mu.Lock()
-	s.requests++
-	if !s.admit(w.Header()) {
-		s.w.stats.RateLimited++
-		s.mu.Unlock()
-		answer(w, http.StatusTooManyRequests, map[string]string{"error": "rate limited"})
+	if !s.admitted(w) {
 		return
 	}
 	s.w.nreq++
@@ -261,6 +261,20 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	send(w, status, out)
+}
+
+// admitted counts a record request and applies the rate limit: true with
+// s.mu held, false (unlocked) once the 429 is answered.
+func (s *Server) admitted(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	s.requests++
+	if !s.admit(w.Header()) {
+		s.w.stats.RateLimited++
+		s.mu.Unlock()
+		answer(w, http.StatusTooManyRequests, map[string]string{"error": "rate limited"})
+		return false
+	}
+	return true
 }
 
 // apply performs one write; called with the lock held.

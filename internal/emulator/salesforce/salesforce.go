@@ -16,6 +16,8 @@
 //     getDeleted endpoint ({deletedRecords, earliestDateAvailable,
 //     latestDateCovered}); start earlier than the recycle bin's retention
 //     is 400 INVALID_REPLICATION_DATE.
+//   - Purge removes a record for good (the recycle bin emptied, or a hard
+//     delete): queryAll and getDeleted no longer return it.
 //   - Bearer authentication (401 INVALID_SESSION_ID otherwise).
 //   - The API request limit: every response carries Sforce-Limit-Info:
 //     api-usage=used/max; past the limit, 403 REQUEST_LIMIT_EXCEEDED.
@@ -187,6 +189,17 @@ func (s *Server) Delete(typ, id string, ts time.Time) error {
 		return fmt.Errorf("no %s %s", typ, id)
 	}
 	r.IsDeleted, r.SystemModstamp = true, ts.UTC().Truncate(time.Millisecond)
+	return nil
+}
+
+// Purge removes a record, live or in the recycle bin, for good.
+func (s *Server) Purge(typ, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.records[typ][id] == nil {
+		return fmt.Errorf("no %s %s", typ, id)
+	}
+	delete(s.records[typ], id)
 	return nil
 }
 

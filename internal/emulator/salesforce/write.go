@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +50,7 @@ type writeState struct {
 	locks    int
 	stats    WriteStats
 	last     map[string]map[string]any // id -> fields of its last write
+	reads    ReadStats                 // read.go
 }
 
 // Require makes fields of typ required when a record is created.
@@ -120,6 +122,8 @@ func (s *Server) collections(w http.ResponseWriter, r *http.Request, rest string
 		s.upsert(w, r, typ, ext)
 	case r.Method == http.MethodDelete && rest == "":
 		s.deleteIDs(w, r)
+	case r.Method == http.MethodGet && rest != "" && !strings.Contains(rest, "/"):
+		s.retrieve(w, r, rest) // read.go
 	default:
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
 	}
@@ -251,9 +255,8 @@ func (s *Server) upsertOne(typ, ext string, rec map[string]any) saveResult {
 
 func (s *Server) deleteIDs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	ids := strings.Split(q.Get("ids"), ",")
-	if q.Get("ids") == "" || len(ids) > 200 {
-		writeError(w, http.StatusBadRequest, "INVALID_FIELD", "ids: between 1 and 200 record ids are required")
+	ids, ok := idsParam(w, q, 200)
+	if !ok {
 		return
 	}
 	if q.Get("allOrNone") == "true" {
@@ -291,6 +294,17 @@ func (s *Server) deleteIDs(w http.ResponseWriter, r *http.Request) {
 		results = append(results, s.count(res))
 	}
 	faults.WriteJSON(w, http.StatusOK, results)
+}
+
+// idsParam is the ids query param, 1 to most ids; false once the 400 is
+// answered.
+func idsParam(w http.ResponseWriter, q url.Values, most int) ([]string, bool) {
+	ids := strings.Split(q.Get("ids"), ",")
+	if q.Get("ids") == "" || len(ids) > most {
+		writeError(w, http.StatusBadRequest, "INVALID_FIELD", fmt.Sprintf("ids: between 1 and %d record ids are required", most))
+		return nil, false
+	}
+	return ids, true
 }
 
 // Live returns the records of typ that are not deleted.

@@ -16,6 +16,13 @@
 //     error body otherwise).
 //   - A rate limit per second answered with 429 and Stripe's rate_limit
 //     error body (Stripe sends no Retry-After).
+//   - GET /v1/customers, /v1/products, /v1/prices, /v1/invoices,
+//     /v1/subscriptions, /v1/checkout/sessions, /v1/charges,
+//     /v1/payment_intents ?limit=&starting_after=&ending_before=
+//     &created[gte|gt|lte|lt]=: the objects that are not deleted, in the
+//     same list shape and paging as events (newest created first, ties
+//     newest first; limit 1 to 100, default 10; an unknown cursor id is
+//     400 resource_missing).
 //   - Injectable faults: 500 bursts, 429 storms, slow, garbage and
 //     truncated bodies.
 //   - The write side of customers (write.go): POST /v1/customers, POST
@@ -29,8 +36,10 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +60,7 @@ type Object struct {
 	// Changed is the created time of the object's latest event.
 	Changed time.Time
 	Deleted bool
+	seq     int64
 }
 
 // Event is one event.
@@ -79,6 +89,9 @@ type Stats struct {
 	Requests, Lists, Limited, Faults, Unauthorized int
 	// Events counts the events returned.
 	Events int
+	// ObjectLists counts the requests of object list endpoints, Listed
+	// the objects they returned.
+	ObjectLists, Listed int
 }
 
 // Server is the emulator. Its methods are safe for concurrent use.
@@ -157,7 +170,7 @@ func (s *Server) emit(o *Object, action string, ts time.Time, prev map[string]an
 func (s *Server) Create(typ string, fields map[string]any, ts time.Time) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := &Object{ID: s.randomID(prefix(typ)), Type: typ, Fields: maps.Clone(fields), Created: ts.UTC().Truncate(time.Second)}
+	o := &Object{ID: s.randomID(prefix(typ)), Type: typ, Fields: maps.Clone(fields), Created: ts.UTC().Truncate(time.Second), seq: s.seq}
 	if o.Fields == nil {
 		o.Fields = map[string]any{}
 	}
@@ -274,6 +287,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if typ, ok := listType(r.URL.Path); ok && r.Method == http.MethodGet {
+		s.listObjects(w, r, typ)
+		return
+	}
 	if r.URL.Path == "/v1/customers" || strings.HasPrefix(r.URL.Path, "/v1/customers/") {
 		s.customers(w, r)
 		return
@@ -289,20 +306,11 @@ var typesKeyRE = regexp.MustCompile(`^types\[[0-9]*\]$`)
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 10
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "parameter_invalid_integer", "This value must be between 1 and 100 (it currently is '"+v+"').", "limit")
-			return
-		}
-		limit = n
-	}
-	after, before := q.Get("starting_after"), q.Get("ending_before")
-	if after != "" && before != "" {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "You may only specify one of these parameters: ending_before, starting_after.", "")
+	p, ok := parseList(w, q)
+	if !ok {
 		return
 	}
+	after, before, bounds := p.after, p.before, p.created
 	var types []string
 	for k, vs := range q {
 		if typesKeyRE.MatchString(k) {
@@ -310,17 +318,6 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	typ := q.Get("type")
-	bounds := map[string]int64{}
-	for _, op := range []string{"gte", "gt", "lte", "lt"} {
-		if v := q.Get("created[" + op + "]"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "invalid_request_error", "parameter_invalid_integer", "Invalid integer: "+v, "created["+op+"]")
-				return
-			}
-			bounds[op] = n
-		}
-	}
 	if v := q.Get("created"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -343,9 +340,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		list = append(list, e)
 	}
 	slices.SortStableFunc(list, func(a, b *Event) int { return b.Created.Compare(a.Created) })
-	start, end := 0, min(limit, len(list))
+	at := -1
 	if cursor := after + before; cursor != "" {
-		at := slices.IndexFunc(list, func(e *Event) bool { return e.ID == cursor })
+		at = slices.IndexFunc(list, func(e *Event) bool { return e.ID == cursor })
 		if at < 0 {
 			if !slices.ContainsFunc(s.events, func(e *Event) bool { return e.ID == cursor }) {
 				writeError(w, http.StatusBadRequest, "invalid_request_error", "resource_missing", "No such event: '"+cursor+"'", "")
@@ -363,16 +360,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 				at-- // the first event after the cursor is list[at]
 			}
 		}
-		if after != "" {
-			start, end = at+1, min(at+1+limit, len(list))
-		} else {
-			start, end = max(0, at-limit), at
-		}
 	}
-	more := end < len(list)
-	if before != "" {
-		more = start > 0
-	}
+	start, end, more := p.page(len(list), at)
 	data := make([]map[string]any, 0, end-start)
 	for _, e := range list[start:end] {
 		d := map[string]any{"object": e.Object}
@@ -415,4 +404,116 @@ func inBounds(c int64, b map[string]int64) bool {
 		return false
 	}
 	return true
+}
+
+// listTypes are the object types with a list endpoint.
+var listTypes = []string{"customer", "product", "price", "invoice", "subscription", "checkout.session", "charge", "payment_intent"}
+
+// listType is the object type of a list endpoint path: /v1/customers is
+// customer, /v1/checkout/sessions checkout.session.
+func listType(path string) (string, bool) {
+	rest, _ := strings.CutPrefix(path, "/v1/")
+	typ := strings.ReplaceAll(strings.TrimSuffix(rest, "s"), "/", ".")
+	return typ, slices.Contains(listTypes, typ) && path == "/v1/"+rest
+}
+
+// listParams are a list request's limit, cursors and created bounds, or
+// false after answering a 400.
+type listParams struct {
+	limit         int
+	after, before string
+	created       map[string]int64
+}
+
+func parseList(w http.ResponseWriter, q url.Values) (listParams, bool) {
+	p := listParams{limit: 10, after: q.Get("starting_after"), before: q.Get("ending_before"), created: map[string]int64{}}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "parameter_invalid_integer", "This value must be between 1 and 100 (it currently is '"+v+"').", "limit")
+			return p, false
+		}
+		p.limit = n
+	}
+	if p.after != "" && p.before != "" {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "You may only specify one of these parameters: ending_before, starting_after.", "")
+		return p, false
+	}
+	for _, op := range []string{"gte", "gt", "lte", "lt"} {
+		if v := q.Get("created[" + op + "]"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "invalid_request_error", "parameter_invalid_integer", "Invalid integer: "+v, "created["+op+"]")
+				return p, false
+			}
+			p.created[op] = n
+		}
+	}
+	return p, true
+}
+
+// page returns the bounds of the page of a list of n items, at of the
+// cursor's index (-1: none), and has_more, as Stripe pages.
+func (p listParams) page(n, at int) (start, end int, more bool) {
+	start, end = 0, min(p.limit, n)
+	switch {
+	case p.after != "":
+		start, end = at+1, min(at+1+p.limit, n)
+	case p.before != "":
+		start, end = max(0, at-p.limit), at
+	}
+	more = end < n
+	if p.before != "" {
+		more = start > 0
+	}
+	return start, end, more
+}
+
+// listObjects serves GET /v1/<type>s: the objects of typ that are not
+// deleted, newest first.
+func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, typ string) {
+	p, ok := parseList(w, r.URL.Query())
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.ObjectLists++
+	var list []*Object
+	for _, o := range s.objects {
+		if o.Type == typ && !o.Deleted && inBounds(o.Created.Unix(), p.created) {
+			list = append(list, o)
+		}
+	}
+	slices.SortFunc(list, func(a, b *Object) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return int(b.seq - a.seq)
+	})
+	at := -1
+	if cursor := p.after + p.before; cursor != "" {
+		c := s.objects[cursor]
+		if c == nil || c.Type != typ {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "resource_missing", "No such "+typ+": '"+cursor+"'", "")
+			return
+		}
+		// A cursor deleted since keeps its place in the order.
+		at = sort.Search(len(list), func(i int) bool {
+			o := list[i]
+			return o.Created.Before(c.Created) || (o.Created.Equal(c.Created) && o.seq <= c.seq)
+		})
+		if at == len(list) || list[at] != c {
+			if p.after != "" {
+				at-- // the first object after the cursor is list[at+1]
+			}
+		}
+	}
+	start, end, more := p.page(len(list), at)
+	data := make([]map[string]any, 0, end-start)
+	for _, o := range list[start:end] {
+		data = append(data, o.render())
+	}
+	s.stats.Listed += len(data)
+	faults.WriteJSON(w, http.StatusOK, map[string]any{"object": "list", "url": r.URL.Path, "has_more": more, "data": data})
 }

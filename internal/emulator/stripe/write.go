@@ -69,6 +69,7 @@ type writeState struct {
 	last       map[string]url.Values // customer id -> params of its last write
 	stats      WriteStats
 	lostAnswer int
+	reads      ReadStats // read.go
 }
 
 // FailAfterApply makes the next n customer writes answer 500 after they
@@ -124,9 +125,14 @@ var (
 	emailRE        = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 )
 
-// customers serves the customer writes; idempotency wraps apply.
+// customers serves the customer writes (and GET /v1/customers/{id},
+// read.go); idempotency wraps apply.
 func (s *Server) customers(w http.ResponseWriter, r *http.Request) {
 	id, _ := strings.CutPrefix(strings.TrimPrefix(r.URL.Path, "/v1/customers"), "/")
+	if r.Method == http.MethodGet && id != "" && !strings.Contains(id, "/") {
+		s.retrieve(w, id)
+		return
+	}
 	if strings.Contains(id, "/") || (r.Method != http.MethodPost && (r.Method != http.MethodDelete || id == "")) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "", "Unrecognized request URL ("+r.Method+": "+r.URL.Path+").", "")
 		return

@@ -71,6 +71,13 @@ type Output struct {
 	// Previous is the earlier decision when Outcome is
 	// OutcomeAlreadyDecided.
 	Previous Decision
+	// Diverged reports that the change brought a new value for a field
+	// that lost to the golden value (a chosen-value policy: not sum, set
+	// or three_way): the source record now disagrees with the golden
+	// record although the golden record did not change. Two-way sync
+	// writes the golden value back to it, so the golden record is emitted
+	// again.
+	Diverged bool
 }
 
 // Empty reports whether the output carries nothing.
@@ -485,6 +492,9 @@ func (m *Merger) applyUpsert(s *State, ch Change, fields map[string]any, d *Delt
 				m.holdItem(s, ch, name, kind, v, fs.Value, val, why, out)
 				continue
 			}
+		}
+		if fc.policy != Sum && fc.policy != Set && nc.Set && (old == nil || !equal(old.Value, nc.Value)) && !equal(nc.Value, val) {
+			out.Diverged = true
 		}
 		if m.conflicts(fc, fs, ref, ch.Source, v, val) {
 			out.Events = append(out.Events, Event{Entity: m.entity, Field: name, Resolution: string(fc.policy),
