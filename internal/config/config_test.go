@@ -262,7 +262,7 @@ func TestLoad(t *testing.T) {
 				BatchSize: 1000, BatchTimeout: 500 * time.Millisecond, DeleteMode: DeleteHard, Truncate: TruncateApply,
 				Audit: SinkAudit{Enabled: true, Retention: 720 * time.Hour}, Reconcile: SinkReconcile{Settle: 5 * time.Second},
 				WriteBack: SinkWriteBack{Table: "public.customers", Key: "id", Insert: true, Columns: []HubSpotSinkProperty{
-					{Name: "name", From: "name"}, {Name: "email", From: "email", Transform: "email"},
+					{Name: "plan", From: "plan"}, {Name: "email", From: "email", Transform: "email"},
 				}},
 			}},
 			Entities: []entities.Spec{{

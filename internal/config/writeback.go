@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -66,6 +67,10 @@ func (v *validator) writeBack(p string, s Sink) {
 		}
 	}
 	v.sinkFields(wp+".columns", w.Columns, "table column to write")
+	if len(s.From) == 0 {
+		v.errorf(p+".from", "required with write_back: the entity whose golden records are written back, from: [entity.NAME]")
+		return
+	}
 	var entity string
 	for _, f := range s.From {
 		name, ok := strings.CutPrefix(f, EntityFromPrefix)
@@ -93,6 +98,29 @@ func (v *validator) writeBack(p string, s Sink) {
 		}
 		if !slices.Contains(names, s.System) {
 			v.errorf(p+".system", "%q is not a source of entity %s; its sources: %s", s.System, entity, strings.Join(names, ", "))
+			continue
+		}
+		// The rows written into must be the system's own records: the
+		// keys in _sources are keys of the table the source streams.
+		for _, src := range e.Sources {
+			n := src.Name
+			if n == "" {
+				n, _, _ = strings.Cut(src.From, ".")
+			}
+			_, stream, _ := strings.Cut(src.From, ".")
+			want, err1 := ParseTableName(stream)
+			got, err2 := ParseTableName(w.Table)
+			if n == s.System && err1 == nil && err2 == nil && want != got {
+				v.errorf(wp+".table", "%s is not the table source %s streams into entity %s (%s): write-back writes into the system's own rows", got, s.System, entity, want)
+			}
+		}
+		for i, c := range w.Columns {
+			if c.From == "" || c.From == "id" {
+				continue
+			}
+			if _, ok := e.Fields[c.From]; !ok {
+				v.errorf(fmt.Sprintf("%s.columns[%d].from", wp, i), "%q is not a field of entity %s", c.From, entity)
+			}
 		}
 	}
 }

@@ -43,6 +43,8 @@ func TestWriteBackValidation(t *testing.T) {
 		{"    system: app\n    write_back: {table: customers, columns: [{name: name}]}\n", "sinks[0].write_back.columns[0]: set from (a column) or value (a constant)"},
 		{"    system: app\n    write_back: {table: customers, columns: [{name: name, from: name, transform: shout}]}\n", `sinks[0].write_back.columns[0].transform: unknown transform "shout"`},
 		{"    write_back: {table: customers, columns: [{name: name, from: name}]}\n", "sinks[0].system: required with write_back"},
+		{"    system: app\n    write_back: {table: public.orders, columns: [{name: name, from: name}]}\n", "sinks[0].write_back.table: public.orders is not the table source app streams into entity contact (public.customers)"},
+		{"    system: app\n    write_back: {table: customers, columns: [{name: name, from: nmae}]}\n", `sinks[0].write_back.columns[0].from: "nmae" is not a field of entity contact`},
 		{"    system: billing\n    write_back: {table: customers, columns: [{name: name, from: name}]}\n", `sinks[0].system: "billing" is not a source of entity contact; its sources: app, crm`},
 	})
 	// Only from one entity.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -102,7 +105,7 @@ WHERE i.indrelid = to_regclass($1) AND i.indisprimary`, ident)
 			return fmt.Errorf("read the primary key of %s: %w", ident, err)
 		}
 		if len(keys) != 1 {
-			return fatalError{fmt.Errorf("write-back table %s.%s has a primary key of %d columns; set write_back.key to the column its captured records are keyed by", w.Schema, w.Table, len(keys))}
+			return fatalError{fmt.Errorf("write-back table %s.%s has a primary key of %d columns: write-back needs a one-column key (composite keys are not supported; with no primary key, set write_back.key to the one column its captured records are keyed by)", w.Schema, w.Table, len(keys))}
 		}
 		key = keys[0]
 	}
@@ -186,8 +189,12 @@ func (s *Sink) writeBackOps(p *plan) ([]*wbWrite, []parkedRec) {
 			}
 			for _, c := range s.wb.names {
 				pr := w.Columns[c]
-				null := pr.From != "" && ch.After[pr.From] == nil && props[c] == ""
-				wr.want[c] = pgtype.Text{String: props[c], Valid: !null}
+				v := props[c]
+				if ts, ok := ch.After[pr.From].(time.Time); ok && pr.From != "" && pr.Transform == "" {
+					v = ts.UTC().Format(time.RFC3339Nano) // the sinks' format keeps milliseconds only
+				}
+				null := v == "" && ((pr.From != "" && ch.After[pr.From] == nil) || !textLike(s.wb.types[c]))
+				wr.want[c] = pgtype.Text{String: v, Valid: !null}
 			}
 			var srcs []string
 			if raw := saas.GoldenColumn(ch, "_sources"); raw != "" {
@@ -196,12 +203,28 @@ func (s *Sink) writeBackOps(p *plan) ([]*wbWrite, []parkedRec) {
 					continue
 				}
 			}
+			var badKeys []string
 			for _, ref := range srcs {
 				if k, ok := strings.CutPrefix(ref, w.System+":"); ok {
-					wr.keys = append(wr.keys, k)
+					if keyFits(s.wb.keyType, k) {
+						wr.keys = append(wr.keys, k)
+					} else {
+						badKeys = append(badKeys, k)
+					}
 				}
 			}
-			wr.ins = len(wr.keys) == 0 && w.Insert && wr.id != ""
+			if len(badKeys) > 0 {
+				parked = append(parked, parkedRec{rec: o.rec, reason: "invalid_row", kind: "permanent",
+					err: fmt.Errorf("_sources names %s rows %q that cannot be keys of %s (column %s is %s; composite keys are not supported); the record's other rows are written",
+						w.System, badKeys, s.wb.ident, s.wb.key, s.wb.keyType)})
+			}
+			// A golden record with a value from the system had a row there
+			// once: the app deleted it, and it is not inserted again.
+			fromSystem := false
+			for _, fs := range wr.prov {
+				fromSystem = fromSystem || fs.Source == w.System
+			}
+			wr.ins = len(wr.keys) == 0 && len(badKeys) == 0 && !fromSystem && w.Insert && wr.id != ""
 			if len(wr.keys) > 0 || wr.ins {
 				out = append(out, wr)
 			}
@@ -344,6 +367,9 @@ func (s *Sink) applyWriteBack(ctx context.Context, p *plan, isolate bool) (apply
 				set = append(set, col)
 			}
 			newLedger[k] = next
+			if wr.id != "" {
+				newIDs[k] = wr.id // the entity the row belongs to: once deleted, not inserted again
+			}
 			if len(set) == 0 {
 				continue
 			}
@@ -441,4 +467,26 @@ ON CONFLICT (sink, key) DO UPDATE SET known = EXCLUDED.known, entity_id = COALES
 		}
 	}
 	return res, s.parkAndCommit(ctx, tx, p.parked, res.rejected)
+}
+
+// keyFits reports whether k can be a value of a key column of type typ:
+// integers and uuids are checked here (a cast failing in the locking
+// SELECT would fail the whole batch); other types are taken as they come.
+func keyFits(typ, k string) bool {
+	switch typ {
+	case "smallint", "integer", "bigint":
+		bits := map[string]int{"smallint": 16, "integer": 32, "bigint": 64}[typ]
+		_, err := strconv.ParseInt(k, 10, bits)
+		return err == nil
+	case "uuid":
+		return uuidRE.MatchString(k)
+	}
+	return !strings.HasPrefix(k, "[") // a composite key's JSON array
+}
+
+var uuidRE = regexp.MustCompile(`^\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$`)
+
+// textLike reports whether a column of type typ takes an empty string.
+func textLike(typ string) bool {
+	return typ == "text" || typ == "citext" || strings.HasPrefix(typ, "character") || typ == "name"
 }

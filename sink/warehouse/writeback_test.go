@@ -223,3 +223,48 @@ func TestWriteBackRefusesAMissingTableOrColumn(t *testing.T) {
 		}
 	}
 }
+
+// A row the app deletes is not inserted again for its entity (the app
+// owns its rows), and a member key that cannot be a key of the table (a
+// composite key's JSON array, text in an integer key) is parked with its
+// reason while the record's other rows and the rest of the batch are
+// written: it does not stop the sink.
+func TestWriteBackNeitherResurrectsDeletedRowsNorStopsOnForeignKeys(t *testing.T) {
+	e := newEnv(t)
+	e.customersTable()
+	e.createTopic(topicOf(goldenTable()), 1)
+	e.start(e.writeBackConfig(true))
+	prov := map[string]string{"email": "app:1", "name": "crm:9", "visits": "app:1"}
+	e.produceGolden(goldenRec("app:1", []string{"app:1", "crm:9"}, map[string]string{"email": "ann@example.com", "name": "Ann Lee", "visits": "1"}, prov))
+	if got, want := e.customers(), "1:ann@example.com:Ann Lee:1 2:bob@example.com:Bob:2"; got != want {
+		t.Fatalf("customers = %q, want %q", got, want)
+	}
+	// The app deletes Ann; the entity keeps her CRM member (and its values).
+	e.exec(`DELETE FROM public.customers WHERE id = 1`)
+	e.produceGolden(goldenRec("app:1", []string{"crm:9"}, map[string]string{"email": "ann@example.com", "name": "Ann B. Lee", "visits": "1"},
+		map[string]string{"email": "crm:9", "name": "crm:9", "visits": "crm:9"}))
+	if got, want := e.customers(), "2:bob@example.com:Bob:2"; got != want {
+		t.Fatalf("the deleted row came back: customers = %q, want %q", got, want)
+	}
+	// Bob's record also names a row "[\"acme\",\"7\"]" and "x7", which
+	// cannot be bigint keys: parked, and Bob's row is still written.
+	bob := goldenRec("app:2", []string{`app:["acme","7"]`, "app:2", "app:x7"}, map[string]string{"email": "bob@example.com", "name": "Bobby", "visits": "2"},
+		map[string]string{"email": "app:2", "name": "crm:3", "visits": "app:2"})
+	e.produceGolden(bob)
+	if got, want := e.customers(), "2:bob@example.com:Bobby:2"; got != want {
+		t.Fatalf("customers = %q, want %q", got, want)
+	}
+	recs := e.dlqRecords(1)
+	if r := header(recs[0], "syncline.reason"); r != "invalid_row" {
+		t.Errorf("DLQ reason %q, want invalid_row", r)
+	}
+	if msg := header(recs[0], "syncline.error"); !strings.Contains(msg, "x7") || !strings.Contains(msg, "composite keys are not supported") {
+		t.Errorf("DLQ error %q does not name the keys and the reason", msg)
+	}
+	// The sink goes on: a later change is written.
+	e.produceGolden(goldenRec("app:2", []string{"app:2"}, map[string]string{"email": "bob@example.com", "name": "Robert", "visits": "2"},
+		map[string]string{"email": "app:2", "name": "crm:3", "visits": "app:2"}))
+	if got, want := e.customers(), "2:bob@example.com:Robert:2"; got != want {
+		t.Fatalf("customers = %q, want %q", got, want)
+	}
+}
