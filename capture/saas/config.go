@@ -190,6 +190,15 @@ type Reconcile struct {
 	// without deletes. Required with offset, page and link pagination,
 	// whose pages shift when a record is deleted while they are read.
 	Verify *Request `yaml:"verify"`
+	// MaxDeleteFraction: a listing that lacks more than this share of the
+	// keys emitted is taken for a short listing (a cap, a provider fault
+	// that still parses) and emits nothing; default 0.5, 1 allows any.
+	MaxDeleteFraction float64 `yaml:"max_delete_fraction"`
+	// Grace: a key whose last version is newer than this before the
+	// listing started is not taken for deleted this time (a listing or
+	// its index may lag behind the updates); default the cursor's
+	// lookback plus settle, at least a minute.
+	Grace time.Duration `yaml:"grace"`
 }
 
 // Ops maps the values of a record field to change operations.
@@ -374,6 +383,12 @@ func (c *Config) defaults() {
 				if rc.IDField == "" {
 					rc.IDField = o.IDField
 				}
+				if rc.MaxDeleteFraction == 0 {
+					rc.MaxDeleteFraction = 0.5
+				}
+				if rc.Grace == 0 {
+					rc.Grace = max(o.Cursor.Lookback+o.Cursor.Settle, time.Minute)
+				}
 				rc.Pagination.defaults()
 			}
 		}
@@ -483,6 +498,12 @@ func (c *Config) Validate() error {
 				errs = append(errs, rc.Pagination.validate(rp+".pagination")...)
 				if rc.Request.Path == "" {
 					bad(rp+".request.path", "required: the request listing the keys")
+				}
+				if rc.MaxDeleteFraction < 0 || rc.MaxDeleteFraction > 1 {
+					bad(rp+".max_delete_fraction", "must be in (0, 1], not %v", rc.MaxDeleteFraction)
+				}
+				if rc.Grace < 0 {
+					bad(rp+".grace", "must not be negative")
 				}
 				if rc.Verify != nil {
 					errs = append(errs, rc.Verify.validate(rp+".verify")...)

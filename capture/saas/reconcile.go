@@ -56,7 +56,17 @@ func (r *run) reconcile(ctx context.Context, ob *object, st *ObjectState) error 
 		st.Reconciled = started.UnixMicro()
 		return r.commit(ctx, ob, st, nil, nil)
 	}
-	if started.Before(time.UnixMicro(st.Reconciled).Add(rc.Interval)) {
+	if started.Before(time.UnixMicro(st.Reconciled).Add(rc.Interval)) || started.Before(ob.reconcileAfter) {
+		return nil
+	}
+	// skip ends this reconciliation without deletes; the next is tried
+	// in a while (the object's polls go on meanwhile).
+	skip := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ob.reconcileAfter = time.Now().Add(min(rc.Interval, 5*time.Minute))
+		r.log.Warn("key reconciliation skipped, no deletes emitted; it is tried again", "object", ob.cfg.Name, "at", ob.reconcileAfter.UTC(), "err", err)
 		return nil
 	}
 	keys, err := r.loadKeys(ctx, ob)
@@ -66,15 +76,29 @@ func (r *run) reconcile(ctx context.Context, ob *object, st *ObjectState) error 
 	emitted := len(keys)
 	listed, err := r.listKeys(ctx, ob, keys)
 	if err != nil {
-		return fmt.Errorf("listing the keys (%d listed so far; no deletes emitted): %w", listed, err)
+		return skip(fmt.Errorf("listing the keys (%d listed so far; no deletes emitted): %w", listed, err))
 	}
-	gone := slices.Sorted(maps.Keys(keys))
+	if listed == 0 && emitted > 0 {
+		return skip(fmt.Errorf("the listing has no keys at all, and %d were emitted: taken for a faulty listing", emitted))
+	}
+	// Keys changed within the grace may be missing from a lagging listing.
+	recent := started.Add(-rc.Grace).UnixMicro()
+	var gone []string
+	for _, id := range slices.Sorted(maps.Keys(keys)) {
+		if keys[id] <= recent {
+			gone = append(gone, id)
+		}
+	}
+	if rc.MaxDeleteFraction < 1 && float64(len(gone)) > rc.MaxDeleteFraction*float64(emitted) {
+		return skip(fmt.Errorf("the listing of %d keys lacks %d of the %d emitted, more than max_delete_fraction %.2f: taken for a short listing (raise max_delete_fraction to let such a delete through)",
+			listed, len(gone), emitted, rc.MaxDeleteFraction))
+	}
 	if ob.verify != nil && len(gone) > 0 {
 		kept := gone[:0]
 		for _, id := range gone {
 			ok, err := r.verifyGone(ctx, ob, id)
 			if err != nil {
-				return fmt.Errorf("verifying key %s (no deletes emitted): %w", id, err)
+				return skip(fmt.Errorf("verifying key %s (no deletes emitted): %w", id, err))
 			}
 			if ok {
 				kept = append(kept, id)

@@ -299,3 +299,58 @@ func TestReconciliationAddedToARunningSourceFillsTheKeySetFromTheRawTopic(t *tes
 		t.Error("the key set was not filled from the raw topic")
 	}
 }
+
+// A listing that lacks more than max_delete_fraction of the keys is taken
+// for a short one (a cap, a fault that still parses) and emits nothing;
+// a key changed within the grace is not taken for deleted (the listing
+// may lag behind the updates). Raising the fraction and the grace's end
+// lets both deletes through, each once.
+func TestShortListingsAndRecentKeysAreNotTakenForDeletes(t *testing.T) {
+	e := newMCEnv(t, mailchimp.Options{})
+	e.seed(1000, 500, time.Now().Add(-time.Hour).Truncate(time.Second))
+	cfg := e.reconciling("short", 100*time.Millisecond)
+	r := e.start(e.source(cfg))
+	r.settle(t)
+	members := e.mc.Members("a1b2c3")
+	// One member changed just now, then deleted for good.
+	if err := e.mc.Update("a1b2c3", members[0].ID, "unsubscribed", nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.settle(t)
+	pastSecond(time.Now())
+	r.settle(t)
+	recent := e.memberNamed(members[0].ID)
+	want := e.want()
+	for _, m := range members[:600] {
+		if err := e.mc.DeletePermanent("a1b2c3", m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitFor(t, 2*time.Minute, "a listing taken for a short one", func() bool {
+		return strings.Contains(e.logs.String(), "taken for a short listing")
+	})
+	r.stop(t)
+	for _, ch := range e.read(mcTopic("short")) {
+		if ch.Op == schemas.OpDelete {
+			t.Fatalf("a short listing emitted a delete of %v", ch.Key)
+		}
+	}
+	// 600 of 1000 really went: with max_delete_fraction 1 they are
+	// deleted, but the member changed within the grace (a minute) is not.
+	cfg.Objects[0].Deletes.Reconcile.MaxDeleteFraction = 1
+	r = e.start(e.source(cfg))
+	r.reconciledAfter(t, "newsletter", time.Now())
+	r.stop(t)
+	for _, m := range members[1:600] {
+		want[m.ID] = gone(m.ID, m.LastChanged)
+	}
+	want[recent.ID] = version{id: recent.ID, op: schemas.OpUpdate, at: recent.LastChanged.UnixMicro()}
+	e.verify(mcTopic("short"), want, map[schemas.Op]int{schemas.OpRead: 1000, schemas.OpUpdate: 1, schemas.OpDelete: 599})
+	// Past the grace it is deleted too.
+	cfg.Objects[0].Deletes.Reconcile.Grace = time.Millisecond
+	r = e.start(e.source(cfg))
+	r.reconciledAfter(t, "newsletter", time.Now())
+	r.stop(t)
+	want[recent.ID] = gone(recent.ID, recent.LastChanged)
+	e.verify(mcTopic("short"), want, map[schemas.Op]int{schemas.OpRead: 1000, schemas.OpUpdate: 1, schemas.OpDelete: 600})
+}

@@ -233,7 +233,10 @@ type object struct {
 	verify    *compiled
 	keysTopic string
 	keysEnd   map[int32]int64
-	backfill  *compiled
+	// reconcileAfter: a reconciliation that failed is tried again after
+	// this (in memory: a restart tries at once).
+	reconcileAfter time.Time
+	backfill       *compiled
 }
 
 type compiled struct {
@@ -384,6 +387,9 @@ func (s *Source) runOnce(ctx context.Context) error {
 				st.Window = &Window{Since: max(w.Since, w.Last, st.Cursor.Floor), Until: w.Until, Page: initialPage(ob.cfg.Pagination)}
 			}
 			s.log.Info("resuming from stored checkpoint", "object", ob.cfg.Name, "cursor", time.UnixMicro(st.Cursor.TS).UTC(), "mid_window", st.Window != nil)
+		}
+		if ob.keys == nil {
+			st.Keys = false // reconciliation configured again later fills the set again
 		}
 		if ob.keys != nil && !st.Keys {
 			if err := r.bootstrapKeys(ctx, ob, st, raw != nil); err != nil {

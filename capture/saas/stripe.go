@@ -35,9 +35,18 @@ type Stripe struct {
 }
 
 // StripeListPath is the list endpoint of an object type:
-// /v1/customers, /v1/checkout/sessions.
+// /v1/customers, /v1/checkout/sessions. Types that events name under
+// their parent (customer.subscription) are listed at the top level.
 func StripeListPath(typ string) string {
+	if p, ok := stripeListPaths[typ]; ok {
+		return p
+	}
 	return "/v1/" + strings.ReplaceAll(typ, ".", "/") + "s"
+}
+
+var stripeListPaths = map[string]string{
+	"customer.subscription": "/v1/subscriptions",
+	"customer.tax_id":       "/v1/tax_ids",
 }
 
 // StripeDefaults are the Stripe profile's defaults.
@@ -70,7 +79,7 @@ func (s Stripe) Config() Config {
 			Properties:  properties(o.Properties, o.Types),
 		}
 		list := map[string]string{"limit": "{{.Limit}}", "starting_after": "{{.PageToken}}"}
-		if o.Type == "subscription" {
+		if o.Type == "subscription" || o.Type == "customer.subscription" {
 			list["status"] = "all" // canceled ones are listed only so
 		}
 		obj.Backfill = &Backfill{

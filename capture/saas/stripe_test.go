@@ -209,3 +209,19 @@ func TestStripeChangesDuringTheBackfillAreNotLostAndEventsAreReadForwardAfterIt(
 func pastSecond(at time.Time) {
 	time.Sleep(time.Until(at.Truncate(time.Second).Add(2 * time.Second)))
 }
+
+// Types that events name under their parent are listed at the top level.
+func TestStripeListPath(t *testing.T) {
+	for typ, want := range map[string]string{
+		"customer": "/v1/customers", "checkout.session": "/v1/checkout/sessions",
+		"customer.subscription": "/v1/subscriptions", "customer.tax_id": "/v1/tax_ids", "payment_intent": "/v1/payment_intents",
+	} {
+		if got := StripeListPath(typ); got != want {
+			t.Errorf("StripeListPath(%q) = %q, want %q", typ, got, want)
+		}
+	}
+	c := Stripe{Name: "s", APIKey: "k", Objects: []ProfileObject{{Type: "customer.subscription"}}}.Config()
+	if q := c.Objects[0].Backfill.Request.Query; q["status"] != "all" {
+		t.Errorf("subscriptions backfill query %v lacks status=all (canceled ones are listed only so)", q)
+	}
+}

@@ -389,6 +389,12 @@ func (v *validator) httpReconcile(key string, rc saas.Reconcile) {
 	v.dotPath(key+".records_path", rc.RecordsPath)
 	v.dotPath(key+".id_field", rc.IDField)
 	v.httpPagination(key+".pagination", rc.Pagination)
+	if rc.MaxDeleteFraction < 0 || rc.MaxDeleteFraction > 1 {
+		v.errorf(key+".max_delete_fraction", "%v: must be in (0, 1] (the share of the keys a listing may lack; default 0.5)", rc.MaxDeleteFraction)
+	}
+	if rc.Grace < 0 {
+		v.errorf(key+".grace", "%s: must not be negative", rc.Grace)
+	}
 	if rc.Verify != nil {
 		if rc.Verify.Path == "" {
 			v.errorf(key+".verify.path", "required: the request of one record, templated with {{.ID}}, for example /v1/items/{{.ID}}")

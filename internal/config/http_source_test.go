@@ -172,7 +172,7 @@ sources:
           records_path: "bad path"
           cursor: {field: updated_at}
           pagination: {max_results: 10, limit: 50, order: sideways}
-          deletes: {request: {path: "/deleted/{{if}}"}, pagination: {type: token}, reconcile: {interval: 30s, pagination: {type: offset}}}
+          deletes: {request: {path: "/deleted/{{if}}"}, pagination: {type: token}, reconcile: {interval: 30s, pagination: {type: offset}, max_delete_fraction: 1.5, grace: -1s}}
           ops: {values: {created: x}}
         - name: items2
           id_fields: [tenant]
@@ -234,6 +234,8 @@ sources:
 			"sources[0].http.objects[0].deletes.records_path: only with deletes.request",
 			"sources[0].http.objects[1].deletes.reconcile.interval: 30s: use 1m or more (each reconciliation lists every key); default 6h",
 			`sources[0].http.objects[1].deletes.reconcile.request.path: required: the request listing every key, for example request: {path: /v1/items, query: {fields: id, offset: "{{.Offset}}"}}`,
+			"sources[0].http.objects[1].deletes.reconcile.max_delete_fraction: 1.5: must be in (0, 1] (the share of the keys a listing may lack; default 0.5)",
+			"sources[0].http.objects[1].deletes.reconcile.grace: -1s: must not be negative",
 			"sources[0].http.objects[1].deletes.reconcile.verify: required with pagination type offset: a record deleted while the keys are listed shifts the later ones to pages already read, so a key the listing lacks is confirmed gone by a request of its own, for example verify: {path: /v1/items/{{.ID}}}",
 			"sources[0].http.objects[1].id_fields: set id_field (one field) or id_fields (a composite key), not both",
 			`sources[0].http.objects[1].id_fields[1]: "b c" is not a dot path (field names joined by '.')`,
