@@ -45,6 +45,14 @@ func (w SinkWriteBack) WriteBackTable() TableName {
 	return t
 }
 
+// WriteBackKey returns the write_back key column as the database names
+// it (unquoted names in lower case), "" for the primary key. Valid after
+// Load.
+func (w SinkWriteBack) WriteBackKey() string {
+	k, _ := parseIdent(w.Key)
+	return k
+}
+
 // writeBack checks a sink's write_back block.
 func (v *validator) writeBack(p string, s Sink) {
 	w := s.WriteBack

@@ -456,7 +456,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 			}
 			if wb := s.WriteBack; wb.IsSet() {
 				t := wb.WriteBackTable()
-				wc.WriteBack = &warehouse.WriteBack{Schema: t.Schema, Table: t.Name, Key: wb.Key, System: s.System,
+				wc.WriteBack = &warehouse.WriteBack{Schema: t.Schema, Table: t.Name, Key: wb.WriteBackKey(), System: s.System,
 					Insert: wb.Insert, Columns: fieldMapping(wb.Columns)}
 			}
 			sk, err := warehouse.New(wc, gopts, serde, dlq.New(topics.DLQ(prefix), prod, m), m, log)

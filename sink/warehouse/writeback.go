@@ -93,17 +93,22 @@ func (s *Sink) prepareWriteBack(ctx context.Context, conn *pgx.Conn) error {
 		return fatalError{fmt.Errorf("write-back table %s.%s does not exist (or the sink's user cannot see it)", w.Schema, w.Table)}
 	}
 	key := w.Key
-	if key == "" {
-		rows, err := conn.Query(ctx, `SELECT a.attname FROM pg_index i
+	rows, err := conn.Query(ctx, `SELECT a.attname FROM pg_index i
 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
 WHERE i.indrelid = to_regclass($1) AND i.indisprimary`, ident)
-		if err != nil {
-			return fmt.Errorf("read the primary key of %s: %w", ident, err)
-		}
-		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("read the primary key of %s: %w", ident, err)
-		}
+	if err != nil {
+		return fmt.Errorf("read the primary key of %s: %w", ident, err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("read the primary key of %s: %w", ident, err)
+	}
+	if key != "" && len(keys) > 0 && !slices.Equal(keys, []string{key}) {
+		// Captured records are keyed by the primary key when there is one.
+		return fatalError{fmt.Errorf("write-back table %s.%s: write_back.key %q is not its primary key (%s), by which its captured records are keyed; leave write_back.key unset",
+			w.Schema, w.Table, key, strings.Join(keys, ", "))}
+	}
+	if key == "" {
 		if len(keys) != 1 {
 			return fatalError{fmt.Errorf("write-back table %s.%s has a primary key of %d columns: write-back needs a one-column key (composite keys are not supported; with no primary key, set write_back.key to the one column its captured records are keyed by)", w.Schema, w.Table, len(keys))}
 		}

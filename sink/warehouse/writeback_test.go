@@ -207,7 +207,7 @@ func TestWriteBackRefusesAMissingTableOrColumn(t *testing.T) {
 	}{
 		{func(w *WriteBack) { w.Table = "clients" }, "write-back table public.clients does not exist"},
 		{func(w *WriteBack) { w.Columns["phone"] = saas.Property{From: "phone"} }, `has no column "phone" (write_back.columns)`},
-		{func(w *WriteBack) { w.Key = "code" }, `has no key column "code"`},
+		{func(w *WriteBack) { w.Key = "email" }, `write_back.key "email" is not its primary key (id)`},
 	} {
 		cfg := e.writeBackConfig(false)
 		tc.mutate(cfg.WriteBack)
