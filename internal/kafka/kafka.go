@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -39,6 +40,32 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, specs ...TopicSpec) err
 		}
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %s: %w", s.Name, err)
+		}
+		if err != nil && s.Compact {
+			if err := checkCompacted(ctx, adm, s.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkCompacted refuses an existing topic syncline keeps state in whose
+// cleanup policy does not compact: retention would delete state that is
+// still current. A broker that does not let us read the topic's config
+// (no DescribeConfigs right) is trusted.
+func checkCompacted(ctx context.Context, adm *kadm.Client, topic string) error {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return nil
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return nil
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil && !strings.Contains(*c.Value, "compact") {
+			return fmt.Errorf("topic %s exists with cleanup.policy=%s, but syncline keeps state there that retention must not delete: set cleanup.policy=compact (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact)", topic, *c.Value, topic)
 		}
 	}
 	return nil
