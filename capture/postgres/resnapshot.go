@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,7 +41,7 @@ func Resnapshot(ctx context.Context, cfg Config, kafkaOpts []kgo.Opt, log *slog.
 		}
 		log.Info("dropped replication slot", "slot", cfg.Slot)
 	}
-	cl, err := kgo.NewClient(append(kafkaOpts, kgo.TransactionalID("syncline-capture-"+cfg.Name), kgo.TransactionTimeout(cfg.TxnTimeout))...)
+	cl, err := kgo.NewClient(append(slices.Clip(kafkaOpts), kgo.TransactionalID("syncline-capture-"+cfg.Name), kgo.TransactionTimeout(cfg.TxnTimeout))...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

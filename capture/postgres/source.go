@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,7 +197,7 @@ func (s *Source) runOnce(ctx context.Context) (err error) {
 	if err := r.setup(ctx); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(append(s.kafkaOpts,
+	cl, err := kgo.NewClient(append(slices.Clip(s.kafkaOpts),
 		kgo.TransactionalID("syncline-capture-"+s.cfg.Name),
 		kgo.TransactionTimeout(s.cfg.TxnTimeout),
 		kgo.RecordPartitioner(kafka.KeyPartitioner()),

@@ -304,7 +304,7 @@ func (s *Source) keysTopic(object string) string {
 
 func (s *Source) runOnce(ctx context.Context) error {
 	r := &run{Source: s, http: newClient(&s.cfg, s.log)}
-	cl, err := kgo.NewClient(append(s.kafkaOpts,
+	cl, err := kgo.NewClient(append(slices.Clip(s.kafkaOpts),
 		kgo.TransactionalID("syncline-capture-"+s.cfg.Name),
 		kgo.TransactionTimeout(s.cfg.TxnTimeout),
 		kgo.RecordPartitioner(kafka.KeyPartitioner()),

@@ -139,7 +139,7 @@ Exit status: 0 when in sync, 1 when rows differ, 2 on errors.`,
 				}
 				// A pipeline that is not running must not make the
 				// repair wait forever.
-				prod, err := kgo.NewClient(append(kopts, kgo.RecordDeliveryTimeout(30*time.Second))...)
+				prod, err := kgo.NewClient(append(slices.Clip(kopts), kgo.RecordDeliveryTimeout(30*time.Second))...)
 				if err != nil {
 					return &exitError{diffFailed, err}
 				}
@@ -247,7 +247,7 @@ func runSaaSDiff(ctx context.Context, out io.Writer, cfg *config.Config, sink co
 		res = &reconcile.SaaSResult{Result: &reconcile.Result{Table: d.Object, Sink: sink.Name,
 			Error: err.Error() + " (diff reads the sink's ledger from the pipeline's Kafka: is it reachable?)"}}
 	} else if repair && res.Drift() > 0 {
-		prod, perr := kgo.NewClient(append(kopts, kgo.RecordDeliveryTimeout(30*time.Second))...)
+		prod, perr := kgo.NewClient(append(slices.Clip(kopts), kgo.RecordDeliveryTimeout(30*time.Second))...)
 		if perr == nil {
 			rctx, cancel := context.WithTimeout(ctx, repairTimeout)
 			var r reconcile.Repaired

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -79,5 +80,7 @@ func (c ClientConfig) Opts() ([]kgo.Opt, error) {
 	default:
 		return nil, fmt.Errorf("kafka sasl: unsupported mechanism %q", c.SASLMechanism)
 	}
-	return opts, nil
+	// Clipped: callers append their own options to the shared base, and
+	// spare capacity would let two of them write into one array.
+	return slices.Clip(opts), nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,7 +138,7 @@ func ReadLatest(ctx context.Context, opts []kgo.Opt, topic string, key string) (
 	if end.Offset == 0 {
 		return nil, nil
 	}
-	rd, err := kgo.NewClient(append(opts,
+	rd, err := kgo.NewClient(append(slices.Clip(opts),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers are returned too, so reaching the end is

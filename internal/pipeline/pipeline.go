@@ -352,7 +352,7 @@ func build(cfg *config.Config, o Options, kopts []kgo.Opt, serde *schemas.Serde,
 	prefix := cfg.Kafka.TopicPrefix
 	rf := int16(cfg.Kafka.ReplicationFactor)
 	// The consumer-group stages' clients: kopts plus the session timeout.
-	gopts := append(slices.Clip(kopts), kgo.SessionTimeout(cfg.Kafka.SessionTimeout))
+	gopts := slices.Clip(append(slices.Clip(kopts), kgo.SessionTimeout(cfg.Kafka.SessionTimeout))) // clipped: every stage appends its own
 	if o.Role == RoleAll || o.Role == RoleCapture {
 		for _, s := range cfg.Sources {
 			if c, ok := pollSourceConfig(cfg, s); ok {

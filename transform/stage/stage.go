@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,7 +188,7 @@ func (r *Runner) Run(ctx context.Context, h Handler) error {
 		consume = []kgo.Opt{kgo.ConsumeRegex(), kgo.ConsumeTopics(pattern)}
 	}
 	id := "syncline-" + r.cfg.Name + "-" + r.cfg.InstanceID
-	sess, err := kgo.NewGroupTransactSession(append(append(r.kafkaOpts, consume...),
+	sess, err := kgo.NewGroupTransactSession(append(append(slices.Clip(r.kafkaOpts), consume...),
 		kgo.ConsumerGroup("syncline-"+r.cfg.Name),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),

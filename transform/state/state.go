@@ -23,6 +23,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -238,7 +239,7 @@ func (s *Store) Restore(ctx context.Context, opts []kgo.Opt, changelog string, p
 	if err != nil {
 		return 0, err
 	}
-	cl, err := kgo.NewClient(append(opts,
+	cl, err := kgo.NewClient(append(slices.Clip(opts),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{changelog: {p: kgo.NewOffset().At(from)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords())...)
