@@ -26,10 +26,18 @@ import (
 
 var version = "dev"
 
+// interrupted is cancelled by the first SIGINT or SIGTERM. main sets it
+// up before anything else, so a signal that arrives while the process is
+// still starting ends it cleanly too (the default action would kill it).
+var interrupted = context.Background()
+
 func main() {
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	interrupted = ctx
 	stopProfile := startCPUProfile()
 	err := rootCmd().Execute()
 	stopProfile()
+	stopSignals()
 	if err != nil {
 		if msg := err.Error(); msg != "" {
 			fmt.Fprintln(os.Stderr, "syncline:", msg)
@@ -83,7 +91,7 @@ func newLogger(level slog.Level, format config.LogFormat) *slog.Logger {
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return context.WithCancel(interrupted)
 }
 
 func runCmd() *cobra.Command {

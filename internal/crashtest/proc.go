@@ -139,6 +139,13 @@ func (p *Proc) Stop(timeout time.Duration) error {
 	if err := p.Exited(); err != nil {
 		return err
 	}
+	// A process that has logged has its signal handler: a SIGTERM sent
+	// in the first instants of its start would find the default action.
+	for wait := time.Now().Add(10 * time.Second); time.Now().Before(wait) && p.Exited() == nil; time.Sleep(20 * time.Millisecond) {
+		if fi, err := os.Stat(p.LogPath); err == nil && fi.Size() > 0 {
+			break
+		}
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:
