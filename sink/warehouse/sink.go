@@ -412,14 +412,11 @@ type applyResult struct {
 // its own savepoint and rows the database rejects are parked instead.
 func (s *Sink) applyTx(ctx context.Context, p *plan, isolate bool) (applyResult, error) {
 	var res applyResult
-	tx, err := s.conn.Begin(ctx)
+	tx, err := s.beginBatch(ctx, p)
 	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := s.claimOffsets(ctx, tx, p.next); err != nil {
 		return res, err
 	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	for _, tp := range p.targets {
 		if tp.truncate {
 			if _, err := tx.Exec(ctx, "TRUNCATE "+tp.tgt.ident); err != nil {
@@ -692,4 +689,18 @@ func (s *Sink) parkAndCommit(ctx context.Context, tx pgx.Tx, parked, rejected []
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// beginBatch opens a batch's transaction and claims its offsets in it
+// (the fence against a second process); the caller rolls it back.
+func (s *Sink) beginBatch(ctx context.Context, p *plan) (pgx.Tx, error) {
+	tx, err := s.conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if err := s.claimOffsets(ctx, tx, p.next); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return tx, nil
 }

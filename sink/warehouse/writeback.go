@@ -243,14 +243,11 @@ func (s *Sink) applyWriteBack(ctx context.Context, p *plan, isolate bool) (apply
 	var res applyResult
 	writes, parked := s.writeBackOps(p)
 	res.rejected = parked
-	tx, err := s.conn.Begin(ctx)
+	tx, err := s.beginBatch(ctx, p)
 	if err != nil {
-		return res, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := s.claimOffsets(ctx, tx, p.next); err != nil {
 		return res, err
 	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	t, w := s.wb, s.cfg.WriteBack
 	var keys, ids []string
 	for _, wr := range writes {
